@@ -1,0 +1,68 @@
+package config
+
+import "time"
+
+// SIP configures the SIP gateway: trunks, the agents' registrar, media and
+// prompts.
+type SIP struct {
+	// Trunks deliver taxpayers' calls (P1).
+	Trunks []Trunk `yaml:"trunks"`
+	// Registrar configures agents' softphone registrations.
+	Registrar Registrar `yaml:"registrar"`
+	// RTPPorts is the UDP port range for media, "low-high".
+	RTPPorts string `yaml:"rtp_ports"`
+	// Codecs in order of preference: PCMA, PCMU.
+	Codecs []string `yaml:"codecs"`
+	// Prompts maps a prompt name (welcome, position, wait, after_hours,
+	// survey, closing, hold_music, voicemail_beep) to a WAV file; unset
+	// names use the built-in Simplified Chinese prompts.
+	Prompts map[string]string `yaml:"prompts"`
+	// VoicemailMax bounds a voice message's length (M2).
+	VoicemailMax time.Duration `yaml:"voicemail_max"`
+	// Survey turns on the post-call keypad survey (S6, P5).
+	Survey *bool `yaml:"survey"`
+	// SurveyTimeout is how long to wait for the digit.
+	SurveyTimeout time.Duration `yaml:"survey_timeout"`
+	// TLS: optional certificate and key for SIP over TLS.
+	TLS TLS `yaml:"tls"`
+}
+
+// Trunk is one SIP trunk.
+type Trunk struct {
+	// Name identifies the trunk, e.g. "12366".
+	Name string `yaml:"name"`
+	// Sources are the addresses or CIDRs calls may come from.
+	Sources []string `yaml:"sources"`
+	// Username and Password, when set, require digest auth on INVITEs.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// Routes maps a called number (the request-URI user) to a queue; "*"
+	// matches any number.
+	Routes map[string]string `yaml:"routes"`
+	// Transfer is the SIP URI that out-of-scope callers are sent back to
+	// (P1, P4), e.g. sip:12366@trunk.
+	Transfer string `yaml:"transfer"`
+}
+
+// Registrar configures softphone registration.
+type Registrar struct {
+	// Realm of the digest challenge.
+	Realm string `yaml:"realm"`
+	// MinExpires and MaxExpires bound registration lifetimes.
+	MinExpires time.Duration `yaml:"min_expires"`
+	MaxExpires time.Duration `yaml:"max_expires"`
+	// NonceLifetime: older nonces get stale=true.
+	NonceLifetime time.Duration `yaml:"nonce_lifetime"`
+	// FailureLimit failed attempts from one source within FailureWindow
+	// ban it for BanTime; configured trunk sources are exempt.
+	FailureLimit  int           `yaml:"failure_limit"`
+	FailureWindow time.Duration `yaml:"failure_window"`
+	BanTime       time.Duration `yaml:"ban_time"`
+}
+
+// TLS names a certificate for SIP over TLS.
+type TLS struct {
+	Listen string `yaml:"listen"`
+	Cert   string `yaml:"cert"`
+	Key    string `yaml:"key"`
+}
