@@ -241,6 +241,45 @@ type Chat struct {
 	FollowUpWithin int `yaml:"follow_up_within"`
 	// Messages are the texts the system sends (Simplified Chinese).
 	Messages ChatMessages `yaml:"messages"`
+	// Topics map what the taxpayer picks in the widget to a queue and
+	// skills; the first is the default.
+	Topics []Topic `yaml:"topics"`
+	// Limits protect the WebSocket gateway.
+	Limits ChatLimits `yaml:"limits"`
+}
+
+// Topic is one choice in the chat widget's topic list.
+type Topic struct {
+	Name   string   `yaml:"name"`
+	Label  string   `yaml:"label"`
+	Queue  string   `yaml:"queue"`
+	Skills []string `yaml:"skills"`
+}
+
+// ChatLimits bound what one WebSocket connection may do.
+type ChatLimits struct {
+	// AllowedOrigins for /ws/chat and /ws/agent; empty allows same-origin
+	// requests only.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// MaxFrameBytes is the read limit of one frame.
+	MaxFrameBytes int64 `yaml:"max_frame_bytes"`
+	// MaxTextChars bounds one text message.
+	MaxTextChars int `yaml:"max_text_chars"`
+	// MaxImageBytes bounds one screenshot; ImageTypes are the MIME types
+	// accepted.
+	MaxImageBytes int      `yaml:"max_image_bytes"`
+	ImageTypes    []string `yaml:"image_types"`
+	// RatePerSecond and Burst limit frames per connection.
+	RatePerSecond float64 `yaml:"rate_per_second"`
+	Burst         int     `yaml:"burst"`
+	// PingInterval and PongTimeout detect dead connections.
+	PingInterval time.Duration `yaml:"ping_interval"`
+	PongTimeout  time.Duration `yaml:"pong_timeout"`
+	// SendQueue is how many frames may wait for a slow client before it
+	// is dropped.
+	SendQueue int `yaml:"send_queue"`
+	// ResumeWindow is how long a dropped taxpayer connection can resume.
+	ResumeWindow time.Duration `yaml:"resume_window"`
 }
 
 // ChatMessages are the system's chat texts. {position} and {wait} are

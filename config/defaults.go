@@ -71,6 +71,23 @@ func (c *Config) SetDefaults() {
 	def(&m.AfterHours, "当前不在服务时间，您可以留言，我们将在工作日内尽快回复您。")
 	def(&m.FollowUpCreated, "好的，我们已记录您的问题，将在规定时间内回复您。")
 
+	if len(ch.Topics) == 0 && len(c.Queues) > 0 {
+		ch.Topics = []Topic{{Name: "general", Label: "网上办税软件咨询", Queue: c.Queues[0].Name}}
+	}
+	l := &ch.Limits
+	def(&l.MaxFrameBytes, 4<<20)
+	def(&l.MaxTextChars, 2000)
+	def(&l.MaxImageBytes, 2<<20)
+	if len(l.ImageTypes) == 0 {
+		l.ImageTypes = []string{"image/png", "image/jpeg"}
+	}
+	def(&l.RatePerSecond, 5)
+	def(&l.Burst, 20)
+	def(&l.PingInterval, 25*time.Second)
+	def(&l.PongTimeout, 60*time.Second)
+	def(&l.SendQueue, 64)
+	def(&l.ResumeWindow, 10*time.Minute)
+
 	def(&c.Messages.AcknowledgeWithin, DefaultAcknowledgeWithin)
 	def(&c.Messages.AnswerWithin, DefaultAnswerWithin)
 

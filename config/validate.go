@@ -239,6 +239,22 @@ func (c *Config) validate() []fieldProblem {
 	if c.Chat.FollowUpWithin < 1 {
 		bad("chat.follow_up_within", "must be at least 1 working day")
 	}
+	for i, tp := range c.Chat.Topics {
+		p := fmt.Sprintf("chat.topics[%d]", i)
+		if tp.Name == "" {
+			bad(p+".name", "is required")
+		}
+		if _, ok := queues[tp.Queue]; !ok {
+			bad(p+".queue", "no queue named %q", tp.Queue)
+		}
+	}
+	if l := c.Chat.Limits; l.MaxFrameBytes < 1024 || l.MaxTextChars < 1 || l.MaxImageBytes < 0 ||
+		l.RatePerSecond <= 0 || l.Burst < 1 || l.SendQueue < 1 {
+		bad("chat.limits", "limits must be positive (max_frame_bytes at least 1024)")
+	}
+	if l := c.Chat.Limits; l.PingInterval <= 0 || l.PongTimeout <= l.PingInterval {
+		bad("chat.limits.pong_timeout", "must be longer than ping_interval")
+	}
 	if c.Messages.AcknowledgeWithin < 1 {
 		bad("messages.acknowledge_within", "must be at least 1 working day")
 	}
