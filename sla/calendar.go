@@ -97,11 +97,20 @@ func (c *Calendar) WorkingDay(t time.Time) bool {
 	return wd != time.Saturday && wd != time.Sunday
 }
 
-// WorkingDaysAfter returns the deadline for "within n working days" of t:
-// the end (midnight) of the n-th working day after the day t falls on.
-// Counting starts the next day, so a message left on Saturday evening with
-// n = 1 is due by the end of Monday, and one left on Monday morning by the
-// end of Tuesday. n < 1 is treated as 1.
+// WorkingDaysAfter returns the deadline for "within n working days" of t
+// (M3): the end of the n-th working day after the day t falls on, returned
+// as the midnight that starts the following day in the calendar's zone.
+//
+// Counting starts the next day, whatever the hour and whether or not the
+// day t falls on is itself a working day, so a message left on Saturday
+// evening with n = 1 is due by the end of Monday, one left on Monday
+// morning by the end of Tuesday, and one left on the make-up Saturday
+// 2026-02-14 by the end of Tuesday 2026-02-24 (the first working day after
+// the Spring Festival). Work done strictly before the returned instant is
+// on time. n < 1 is treated as 1.
+//
+// Days of a year the calendar has no file for count as plain weekdays and
+// weekends: load next year's calendar before its first deadline.
 func (c *Calendar) WorkingDaysAfter(t time.Time, n int) time.Time {
 	if n < 1 {
 		n = 1
@@ -133,6 +142,9 @@ type Schedule struct {
 
 // NewSchedule builds a schedule from config.
 func NewSchedule(h config.Hours, cal *Calendar) (*Schedule, error) {
+	if cal == nil && !h.Always {
+		return nil, fmt.Errorf("sla: a weekly schedule needs a calendar")
+	}
 	s := &Schedule{always: h.Always, ignore: h.Holidays == "ignore", cal: cal}
 	for _, w := range h.Weekly {
 		from, err := minutes(w.From)
@@ -142,6 +154,9 @@ func NewSchedule(h config.Hours, cal *Calendar) (*Schedule, error) {
 		to, err := minutes(w.To)
 		if err != nil {
 			return nil, err
+		}
+		if from >= to {
+			return nil, fmt.Errorf("sla: window %s–%s ends before it starts", w.From, w.To)
 		}
 		for _, d := range w.Days {
 			wd, ok := config.DayOfWeek(d)
@@ -156,7 +171,9 @@ func NewSchedule(h config.Hours, cal *Calendar) (*Schedule, error) {
 
 func minutes(hhmm string) (int, error) {
 	var h, m int
-	if _, err := fmt.Sscanf(hhmm, "%d:%d", &h, &m); err != nil || h < 0 || h > 24 || m < 0 || m > 59 {
+	var rest string
+	n, _ := fmt.Sscanf(hhmm, "%d:%d%s", &h, &m, &rest)
+	if n != 2 || h < 0 || h > 24 || m < 0 || m > 59 || h == 24 && m != 0 {
 		return 0, fmt.Errorf("sla: bad time %q", hhmm)
 	}
 	return h*60 + m, nil
