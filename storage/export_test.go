@@ -1,0 +1,61 @@
+package storage
+
+import (
+	"context"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/taxline/taxline/interaction"
+)
+
+// Hooks for the external tests and benchmarks.
+
+// AppendSeq is Append that returns the sequence numbers given.
+func AppendSeq(ctx context.Context, db *DB, evs ...interaction.Event) ([]uint64, error) {
+	return db.appendSeq(ctx, evs...)
+}
+
+// CommitDirect writes evs in its own bbolt Update from the caller's
+// goroutine, bypassing the group-committing writer.
+func CommitDirect(db *DB, evs ...interaction.Event) error {
+	_, err := db.commit([]*request{{evs: evs}})
+	return err
+}
+
+// EventBySeq reads one event from the log.
+func EventBySeq(db *DB, seq uint64) (interaction.Event, error) {
+	var ev interaction.Event
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		var err error
+		ev, err = getEvent(tx, seq)
+		return err
+	})
+	return ev, err
+}
+
+// LiveIDs lists the live bucket.
+func LiveIDs(db *DB) ([]interaction.ID, error) {
+	var ids []interaction.ID
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketLive).ForEach(func(k, _ []byte) error {
+			ids = append(ids, interaction.ID(k))
+			return nil
+		})
+	})
+	return ids, err
+}
+
+// IndexKeys counts the keys of every index bucket.
+func IndexKeys(db *DB) (map[string]int, error) {
+	out := map[string]int{}
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if string(b) == string(bucketMeta) {
+				continue
+			}
+			out[string(b)] = tx.Bucket(b).Stats().KeyN
+		}
+		return nil
+	})
+	return out, err
+}
