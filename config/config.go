@@ -213,6 +213,9 @@ type Phone struct {
 	AnswerTarget time.Duration `yaml:"answer_target"`
 	// RingTimeout: ring one agent this long, then try the next.
 	RingTimeout time.Duration `yaml:"ring_timeout"`
+	// Retry is the pause before ringing again agents who all failed a
+	// ring for the same call.
+	Retry time.Duration `yaml:"retry"`
 	// AutopauseAfter puts an agent on break after this many missed rings in
 	// a row; 0 disables.
 	AutopauseAfter int `yaml:"autopause_after"`

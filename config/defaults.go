@@ -52,6 +52,7 @@ func (c *Config) SetDefaults() {
 	p := &c.Phone
 	def(&p.AnswerTarget, DefaultAnswerTarget)
 	def(&p.RingTimeout, DefaultRingTimeout)
+	def(&p.Retry, 5*time.Second)
 	def(&p.AnswerRateTarget, DefaultAnswerRateTarget)
 	def(&p.AnswerWithinTarget, DefaultAnswerWithinTarget)
 

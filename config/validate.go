@@ -220,6 +220,7 @@ func (c *Config) validate() []fieldProblem {
 
 	positive("phone.answer_target", c.Phone.AnswerTarget)
 	positive("phone.ring_timeout", c.Phone.RingTimeout)
+	positive("phone.retry", c.Phone.Retry)
 	if c.Phone.AutopauseAfter < 0 {
 		bad("phone.autopause_after", "cannot be negative")
 	}

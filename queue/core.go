@@ -418,6 +418,11 @@ func (c *core) failRing(x *ixn, cause RingCause, now time.Time) {
 	c.refresh(a, now)
 	x.handler.Notify(Notice{ID: x.id, Kind: NoticeRequeued, Agent: a.id})
 	c.wait(x, now)
+	if x.state == ixnWaiting && x.retry == nil && c.onlyTriedFree(x, now) {
+		// Everyone free has failed this one: ring them again after the
+		// retry pause rather than at once (Asterisk's "retry").
+		x.retry = c.arm(now.Add(c.cfg.Phone.Retry), timerRetry, x, nil)
+	}
 	// The agent who failed may be free for someone else.
 	c.serveAgent(a, now)
 }
@@ -450,7 +455,7 @@ func (c *core) abandon(id interaction.ID, now time.Time) error {
 
 // finish forgets x and disarms all its clocks.
 func (c *core) finish(x *ixn, now time.Time) {
-	for _, t := range []**timer{&x.ring, &x.answerTarget, &x.firstResponse, &x.maxWait, &x.announce,
+	for _, t := range []**timer{&x.ring, &x.answerTarget, &x.firstResponse, &x.maxWait, &x.announce, &x.retry,
 		&x.agentSilence, &x.custReminder, &x.custClose} {
 		c.disarm(t)
 	}
@@ -860,15 +865,16 @@ func (c *core) fire(t *timer, now time.Time) {
 		if x.state != ixnConnected {
 			c.overflow(x, interaction.ReasonTimeout, now)
 		}
-	case timerAnnounce:
-		x.announce = nil
+	case timerRetry:
+		x.retry = nil
 		if x.state == ixnWaiting {
-			// Agents who failed a ring for x may be tried again now.
 			x.tried = x.tried[:0]
 			if a := c.pickAgent(x, now); a != nil {
 				c.ring(x, a, now)
 			}
 		}
+	case timerAnnounce:
+		x.announce = nil
 		if x.state == ixnWaiting {
 			pos := x.q.position(x)
 			c.holding(x, pos, c.estimate(x.q, pos), now)
@@ -916,6 +922,24 @@ func (c *core) fire(t *timer, now time.Time) {
 		c.emit(interaction.Event{Type: interaction.TicketOverdue, At: now, ID: tk.id, Agent: tk.owner,
 			Data: map[string]string{"deadline": which}})
 	}
+}
+
+// onlyTriedFree reports whether some free agent could take x but every one
+// of them has already failed a ring for it.
+func (c *core) onlyTriedFree(x *ixn, now time.Time) bool {
+	for _, a := range x.q.ready {
+		if a.canTake(x.channel, now) && a.hasSkills(x.q.skills) && a.hasSkills(x.skills) {
+			if !slices.Contains(x.tried, a) {
+				return false
+			}
+		}
+	}
+	for _, a := range x.tried {
+		if a.canTake(x.channel, now) {
+			return true
+		}
+	}
+	return false
 }
 
 func agentID(a *agent) string {

@@ -155,7 +155,7 @@ type ixn struct {
 	firstResponded bool
 	lastSpeaker    Party
 
-	ring, answerTarget, firstResponse, maxWait, announce *timer
+	ring, answerTarget, firstResponse, maxWait, announce, retry *timer
 	agentSilence, custReminder, custClose                *timer
 }
 

@@ -23,6 +23,7 @@ const (
 	timerWrapUp                  // the agent's wrap-up ends
 	timerTicketAck               // M3: acknowledge deadline
 	timerTicketAnswer            // M3: answer deadline
+	timerRetry                   // every agent failed a ring: try them again
 )
 
 // timer is one entry in the router's timer heap. Every rule's clock is one
