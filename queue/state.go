@@ -75,7 +75,7 @@ type queueState struct {
 	members   []*agent
 	memberIdx map[*agent]int
 	ready     []*agent
-	rrNext  int
+	rrNext    int
 	// aht is an exponentially weighted average handle time, for estimates.
 	aht     time.Duration
 	removed bool // gone from config; kept while interactions finish
@@ -156,7 +156,7 @@ type ixn struct {
 	lastSpeaker    Party
 
 	ring, answerTarget, firstResponse, maxWait, announce, retry *timer
-	agentSilence, custReminder, custClose                *timer
+	agentSilence, custReminder, custClose                       *timer
 }
 
 // agent is one agent's live state.

@@ -59,7 +59,9 @@ func (h *Handler) StopRing(_ interaction.ID, agent string) {
 }
 
 // Notify implements queue.Handler.
-func (h *Handler) Notify(n queue.Notice) { h.put(Instruction{Kind: "notify", Notice: n, Agent: n.Agent}) }
+func (h *Handler) Notify(n queue.Notice) {
+	h.put(Instruction{Kind: "notify", Notice: n, Agent: n.Agent})
+}
 
 // Close implements queue.Handler.
 func (h *Handler) Close(c queue.Close) { h.put(Instruction{Kind: "close", Close: c, Agent: c.Agent}) }
