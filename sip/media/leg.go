@@ -1,0 +1,288 @@
+package media
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// ErrNoPorts: every port of the RTP range is in use.
+var ErrNoPorts = errors.New("media: no free RTP port")
+
+// Ports hands out even UDP ports from the configured range (RFC 3550 §11:
+// RTP on even ports, RTCP on the next odd one, which we leave unused).
+type Ports struct {
+	lo, hi int
+	mu     sync.Mutex // guards next and used
+	next   int
+	used   map[int]bool
+}
+
+// NewPorts parses a "low-high" range such as "20000-29999".
+func NewPorts(spec string) (*Ports, error) {
+	a, b, ok := strings.Cut(spec, "-")
+	lo, err1 := strconv.Atoi(strings.TrimSpace(a))
+	hi, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if !ok || err1 != nil || err2 != nil || lo < 1024 || hi > 65535 || hi <= lo {
+		return nil, fmt.Errorf("media: bad RTP port range %q", spec)
+	}
+	lo += lo % 2
+	return &Ports{lo: lo, hi: hi, next: lo + 2*rand.IntN((hi-lo)/2+1), used: map[int]bool{}}, nil
+}
+
+// Open binds a leg on ip at the next free even port, trying each port of
+// the range at most once.
+func (p *Ports) Open(ip netip.Addr, log *slog.Logger) (*Leg, error) {
+	n := (p.hi-p.lo)/2 + 1
+	for i := 0; i < n; i++ {
+		p.mu.Lock()
+		port := p.next
+		p.next += 2
+		if p.next > p.hi {
+			p.next = p.lo
+		}
+		if p.used[port] {
+			p.mu.Unlock()
+			continue
+		}
+		p.used[port] = true
+		p.mu.Unlock()
+		conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port))))
+		if err != nil {
+			p.release(port)
+			continue
+		}
+		return newLeg(conn, func() { p.release(port) }, log), nil
+	}
+	return nil, ErrNoPorts
+}
+
+func (p *Ports) release(port int) {
+	p.mu.Lock()
+	delete(p.used, port)
+	p.mu.Unlock()
+}
+
+// InUse is how many ports are bound.
+func (p *Ports) InUse() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.used)
+}
+
+// Frame is 20 ms (or whatever the peer sent) of audio with where it came
+// from: the SSRC, sequence number and timestamp of its source stream.
+type Frame struct {
+	SSRC uint32
+	Seq  uint16
+	TS   uint32
+	PCM  []int16
+}
+
+// Source numbers the frames of locally generated audio (a prompt, hold
+// music) so that it is one stream to a leg's Sequencer.
+type Source struct {
+	ssrc uint32
+	seq  uint16
+	ts   uint32
+}
+
+// NewSource returns a source with a random identity.
+func NewSource() *Source {
+	return &Source{ssrc: rand.Uint32(), seq: uint16(rand.Uint32()), ts: rand.Uint32()}
+}
+
+// Frame wraps pcm as the source's next frame.
+func (s *Source) Frame(pcm []int16) Frame {
+	f := Frame{SSRC: s.ssrc, Seq: s.seq, TS: s.ts, PCM: pcm}
+	s.seq++
+	s.ts += uint32(len(pcm))
+	return f
+}
+
+// Leg is one RTP stream between the gateway and a peer: a UDP socket, a
+// reader goroutine that decodes what arrives, and a writer that sends with
+// a single SSRC and continuous numbering whatever feeds it.
+//
+// The remote address comes from SDP and is replaced by the source of the
+// first packet received (symmetric RTP, RFC 4961), so peers behind NAT
+// work.
+type Leg struct {
+	conn    *net.UDPConn
+	release func()
+	log     *slog.Logger
+	ssrc    uint32
+	digits  chan byte
+	done    chan struct{}
+	rx, tx  atomic.Uint64
+
+	mu      sync.Mutex // guards the fields below
+	remote  netip.AddrPort
+	learned bool
+	codec   Codec
+	sending bool
+	seq     Sequencer
+	sink    func(Frame)
+	dtmf    DTMFDetector
+	buf     []byte
+	closed  bool
+}
+
+func newLeg(conn *net.UDPConn, release func(), log *slog.Logger) *Leg {
+	l := &Leg{
+		conn: conn, release: release, log: log, ssrc: rand.Uint32(),
+		digits: make(chan byte, 32), done: make(chan struct{}),
+		codec: Codec{Law: ALaw, PT: 8, DTMF: -1},
+	}
+	go l.read()
+	return l
+}
+
+// Addr is the leg's local RTP address.
+func (l *Leg) Addr() netip.AddrPort {
+	return l.conn.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+// Configure applies the peer's SDP: where to send, the codec, and the
+// peer's direction (we do not send to a peer that said sendonly or
+// inactive, RFC 3264 §5.1). A changed address is learned again from the
+// next packet.
+func (l *Leg) Configure(remote netip.AddrPort, c Codec, peerDir Direction) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if remote != l.remote {
+		l.remote, l.learned = remote, false
+	}
+	l.codec = c
+	l.sending = remote.Port() != 0 && (peerDir == SendRecv || peerDir == RecvOnly)
+}
+
+// Codec is the leg's negotiated codec.
+func (l *Leg) Codec() Codec {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.codec
+}
+
+// SetSink sets where decoded audio received on the leg goes; nil drops it.
+// The sink runs on the leg's reader goroutine and must not block.
+func (l *Leg) SetSink(f func(Frame)) {
+	l.mu.Lock()
+	l.sink = f
+	l.mu.Unlock()
+}
+
+// Digits delivers DTMF digits received as RFC 4733 events.
+func (l *Leg) Digits() <-chan byte { return l.digits }
+
+// Packets reports how many RTP packets were received and sent.
+func (l *Leg) Packets() (rx, tx uint64) { return l.rx.Load(), l.tx.Load() }
+
+// Write sends one frame, renumbered by the leg's Sequencer.
+func (l *Leg) Write(f Frame) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || !l.sending || !l.remote.IsValid() {
+		return nil
+	}
+	seq, ts, marker, ok := l.seq.Map(f.SSRC, f.Seq, f.TS, time.Now())
+	if !ok {
+		return nil
+	}
+	h := rtp.Header{Version: 2, Marker: marker, PayloadType: l.codec.PT, SequenceNumber: seq, Timestamp: ts, SSRC: l.ssrc}
+	b, err := h.Marshal()
+	if err != nil {
+		return fmt.Errorf("media: %w", err)
+	}
+	l.buf = l.codec.Law.Encode(append(l.buf[:0], b...), f.PCM)
+	if _, err := l.conn.WriteToUDPAddrPort(l.buf, l.remote); err != nil {
+		// ICMP unreachable and the like: the peer may come back.
+		l.log.Debug("rtp send failed", "remote", l.remote, "err", err)
+		return nil
+	}
+	l.tx.Add(1)
+	return nil
+}
+
+func (l *Leg) read() {
+	defer close(l.done)
+	buf := make([]byte, 1500)
+	var p rtp.Packet
+	var pcm []int16
+	for {
+		n, from, err := l.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		if p.Unmarshal(buf[:n]) != nil || p.Version != 2 {
+			continue
+		}
+		if p.PayloadType >= 72 && p.PayloadType <= 76 { // RTCP (RFC 5761 §4)
+			continue
+		}
+		l.rx.Add(1)
+		l.mu.Lock()
+		if !l.learned {
+			l.remote, l.learned = netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), true
+		}
+		c, sink := l.codec, l.sink
+		var digit byte
+		var gotDigit bool
+		isDTMF := c.DTMF >= 0 && int(p.PayloadType) == c.DTMF
+		if isDTMF {
+			digit, gotDigit = l.dtmf.Packet(p.Timestamp, p.Payload)
+		}
+		l.mu.Unlock()
+		if isDTMF {
+			if gotDigit {
+				select {
+				case l.digits <- digit:
+				default:
+				}
+			}
+			continue
+		}
+		law := c.Law
+		switch {
+		case p.PayloadType == c.PT:
+		case p.PayloadType == 0:
+			law = ULaw
+		case p.PayloadType == 8:
+			law = ALaw
+		default:
+			continue
+		}
+		if sink != nil {
+			pcm = law.Decode(pcm[:0], p.Payload)
+			sink(Frame{SSRC: p.SSRC, Seq: p.SequenceNumber, TS: p.Timestamp, PCM: pcm})
+		}
+	}
+}
+
+// Close closes the socket, waits for the reader and frees the port.
+func (l *Leg) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	l.mu.Unlock()
+	err := l.conn.Close()
+	<-l.done
+	l.release()
+	return err
+}

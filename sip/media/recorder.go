@@ -1,0 +1,113 @@
+package media
+
+import (
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Recorder writes a call as a stereo WAV, caller on the left channel and
+// agent on the right, paced by its own 20 ms clock so both channels stay
+// aligned in time: each tick takes one frame from each side, or silence
+// where a side sent nothing (jitter, hold, lost packets). The header sizes
+// are rewritten every second. Close stops the clock and finishes the file.
+type Recorder struct {
+	w    *WAVWriter
+	stop chan struct{}
+	done chan struct{}
+
+	mu    sync.Mutex // guards queue and err
+	queue [2][]int16
+	err   error
+}
+
+// maxBuffered bounds what one side may queue (200 ms); older audio is
+// dropped so a bursty peer cannot shift its channel later.
+const maxBuffered = 10 * frameSamples
+
+// Channels of a Recorder.
+const (
+	Caller = 0
+	Agent  = 1
+)
+
+// NewRecorder starts recording into f.
+func NewRecorder(f WAVFile) (*Recorder, error) {
+	w, err := NewWAVWriter(f, 2, 8000)
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	r := &Recorder{w: w, stop: make(chan struct{}), done: make(chan struct{})}
+	go r.run()
+	return r, nil
+}
+
+// Write queues samples heard from one side (Caller or Agent).
+func (r *Recorder) Write(side int, pcm []int16) {
+	r.mu.Lock()
+	q := append(r.queue[side], pcm...)
+	if len(q) > maxBuffered {
+		q = q[len(q)-maxBuffered:]
+	}
+	r.queue[side] = q
+	r.mu.Unlock()
+}
+
+func (r *Recorder) run() {
+	defer close(r.done)
+	start := time.Now()
+	frame := make([]int16, 2*frameSamples)
+	for n := 1; ; n++ {
+		t := time.NewTimer(time.Until(start.Add(time.Duration(n) * FrameDuration)))
+		select {
+		case <-r.stop:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		r.mu.Lock()
+		for side := 0; side < 2; side++ {
+			q := r.queue[side]
+			k := min(len(q), frameSamples)
+			for i := 0; i < frameSamples; i++ {
+				var s int16
+				if i < k {
+					s = q[i]
+				}
+				frame[2*i+side] = s
+			}
+			r.queue[side] = q[:copy(q, q[k:])]
+		}
+		r.mu.Unlock()
+		err := r.w.Write(frame)
+		if err == nil && n%50 == 0 {
+			err = r.w.UpdateHeader()
+		}
+		if err != nil {
+			r.mu.Lock()
+			r.err = err
+			r.mu.Unlock()
+			return
+		}
+	}
+}
+
+// Duration is how much audio has been written.
+func (r *Recorder) Duration() time.Duration {
+	<-r.done
+	return time.Duration(r.w.Samples()) * time.Second / 8000
+}
+
+// Close stops recording and closes the file with its final header.
+func (r *Recorder) Close() error {
+	close(r.stop)
+	<-r.done
+	err := r.w.Close()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return fmt.Errorf("media: recording: %w", r.err)
+	}
+	return err
+}

@@ -1,0 +1,63 @@
+package media
+
+import (
+	"math/rand/v2"
+	"time"
+)
+
+// Sequencer rewrites the sequence numbers and timestamps of the RTP stream
+// sent on one leg so that the receiver sees a single continuous source even
+// when what feeds it switches: welcome prompt, hold music, the other leg,
+// the survey prompt (RFC 3550 §5.1: sequence +1 per packet, timestamp in
+// sampling instants; §8.2: the SSRC does not change while the stream does).
+//
+// Within one source the original spacing is kept (gaps from loss or
+// silence suppression stay gaps). On a switch the sequence continues at +1
+// and the timestamp advances by the wall-clock time since the last packet,
+// rounded to whole 20 ms frames, and the marker bit is set (RFC 3551 §4.1:
+// the first packet after a silence). It is not safe for concurrent use.
+type Sequencer struct {
+	started bool
+	seq     uint16
+	ts      uint32
+	src     uint32
+	srcSeq  uint16
+	srcTS   uint32
+	wall    time.Time
+}
+
+// frameSamples is one 20 ms frame at 8 kHz.
+const frameSamples = 160
+
+// FrameDuration is the packetisation time of everything this package sends.
+const FrameDuration = 20 * time.Millisecond
+
+// Map returns the sequence number and timestamp to send for a packet that
+// source src numbered inSeq and stamped inTS, arriving at now. ok is false
+// for a late or duplicate packet of the current source, which is dropped.
+func (s *Sequencer) Map(src uint32, inSeq uint16, inTS uint32, now time.Time) (seq uint16, ts uint32, marker, ok bool) {
+	switch {
+	case !s.started:
+		s.started = true
+		s.seq = uint16(rand.Uint32()) // RFC 3550 §5.1: random initial values
+		s.ts = rand.Uint32()
+		marker = true
+	case src != s.src:
+		frames := int64((now.Sub(s.wall) + FrameDuration/2) / FrameDuration)
+		if frames < 1 {
+			frames = 1
+		}
+		s.seq++
+		s.ts += uint32(frames * frameSamples)
+		marker = true
+	default:
+		d := int16(inSeq - s.srcSeq)
+		if d <= 0 {
+			return 0, 0, false, false
+		}
+		s.seq += uint16(d)
+		s.ts += inTS - s.srcTS
+	}
+	s.src, s.srcSeq, s.srcTS, s.wall = src, inSeq, inTS, now
+	return s.seq, s.ts, marker, true
+}
