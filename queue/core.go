@@ -258,7 +258,7 @@ func (c *core) offer(o Offer, now time.Time) (Admission, error) {
 		adm.Immediate = true
 		return adm, nil
 	}
-	adm.Position = q.position(x)
+	adm.Position = q.positionOfNewest(x)
 	adm.EstimatedWait = c.estimate(q, adm.Position)
 	if x.channel == interaction.Chat {
 		// C3: nobody can take the chat at once, so the holding message
@@ -339,6 +339,7 @@ func (c *core) ring(x *ixn, a *agent, now time.Time) {
 		a.ringCalls++
 	}
 	x.ring = c.arm(now.Add(timeout), timerRing, x, a)
+	a.lastRung = x.id
 	c.refresh(a, now)
 	c.emit(interaction.Event{Type: interaction.RingStarted, At: now, ID: x.id, Agent: a.id, Queue: x.q.name})
 	x.handler.Ring(Ring{ID: x.id, Channel: x.channel, Queue: x.q.name, Agent: a.id, Timeout: timeout,

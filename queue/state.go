@@ -180,6 +180,7 @@ type agent struct {
 	idleSince            time.Time
 	stateSince           time.Time
 	lastState            AgentState
+	lastRung             interaction.ID // the newest interaction rung to this agent
 	handled              int
 	missed               int
 	removed              bool
@@ -316,6 +317,25 @@ func (q *queueState) position(x *ixn) int {
 				n++
 			}
 		}
+	}
+	return n
+}
+
+// positionOfNewest is position for an interaction that has just joined:
+// everyone of its channel at its priority or higher is ahead. It costs one
+// look per bucket, not one per waiting interaction.
+func (q *queueState) positionOfNewest(x *ixn) int {
+	n := 1
+	for _, b := range q.order {
+		if b.key.priority < x.priority {
+			break
+		}
+		if b.key.channel == x.channel {
+			n += len(b.items)
+		}
+	}
+	if x.pos >= 0 {
+		n-- // x itself is in its bucket
 	}
 	return n
 }
