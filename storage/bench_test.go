@@ -1,0 +1,98 @@
+package storage_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/taxline/taxline/interaction"
+	"github.com/taxline/taxline/storage"
+)
+
+// benchProducers is how many goroutines write at once in both benchmarks,
+// about the event sources of a busy desk (router, chat sessions, calls).
+const benchProducers = 64
+
+// benchEvents builds n events: whole chats (offered, ring, answer, two
+// messages, end), each producer writing its own interactions in order.
+func benchEvents(n int) [][]interaction.Event {
+	per := make([][]interaction.Event, benchProducers)
+	for i := range n {
+		p := i % benchProducers
+		k := len(per[p])
+		at := t0.Add(time.Duration(i) * time.Millisecond)
+		id := interaction.ID(fmt.Sprintf("bench%03d%012d", p, k/6))
+		agent := strconv.Itoa(1001 + p)
+		var ev interaction.Event
+		switch k % 6 {
+		case 0:
+			ev = interaction.Event{Type: interaction.Offered, Channel: interaction.Chat, Queue: "etax", Data: map[string]string{"taxpayer_id": "tp" + strconv.Itoa(i)}}
+		case 1:
+			ev = interaction.Event{Type: interaction.RingStarted, Agent: agent}
+		case 2:
+			ev = interaction.Event{Type: interaction.Answered, Agent: agent}
+		case 3, 4:
+			ev = interaction.Event{Type: interaction.ChatMessage, Actor: interaction.ActorTaxpayer, Data: map[string]string{"text": "请问电子税务局怎么开票？"}}
+		case 5:
+			ev = interaction.Event{Type: interaction.Ended, Reason: interaction.ReasonCompleted, Disposition: interaction.Resolved}
+		}
+		ev.At, ev.ID = at, id
+		per[p] = append(per[p], ev)
+	}
+	return per
+}
+
+// runProducers runs write for every event from benchProducers goroutines and
+// reports events per second.
+func runProducers(b *testing.B, write func(interaction.Event) error) {
+	per := benchEvents(b.N)
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for _, evs := range per {
+		wg.Go(func() {
+			for _, ev := range evs {
+				if err := write(ev); err != nil {
+					if failed.CompareAndSwap(false, true) {
+						b.Error(err)
+					}
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+}
+
+func benchDB(b *testing.B) *storage.DB {
+	db, err := storage.Open(b.TempDir(), storage.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+// BenchmarkAppendGroupCommit: every producer calls Append (waits for fsync)
+// per event; the writer commits whatever has queued in one transaction.
+func BenchmarkAppendGroupCommit(b *testing.B) {
+	db := benchDB(b)
+	ctx := context.Background()
+	runProducers(b, func(ev interaction.Event) error { return db.Append(ctx, ev) })
+}
+
+// BenchmarkAppendUpdatePerEvent: the same events and producers, but each
+// event is its own bbolt Update (fsync) made by the producer, as a store
+// without a writer goroutine would do.
+func BenchmarkAppendUpdatePerEvent(b *testing.B) {
+	db := benchDB(b)
+	runProducers(b, func(ev interaction.Event) error { return storage.CommitDirect(db, ev) })
+}

@@ -1,0 +1,162 @@
+package storage_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/taxline/taxline/interaction"
+	"github.com/taxline/taxline/storage"
+	"github.com/taxline/taxline/storage/storagetest"
+)
+
+func writeBlob(t *testing.T, b storage.Blobs, name, content string) {
+	t.Helper()
+	w, err := b.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(w, content); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// retentionFixture stores: an old ended call with a recording, an old call
+// still live, an old open ticket, a recent ended call, an old and a recent
+// agent event.
+func retentionFixture(t *testing.T, db *storage.DB) (old, oldLive, oldTicket, recent interaction.ID, cutoff time.Time) {
+	t.Helper()
+	oldAt := t0.AddDate(-3, -1, 0)
+	cutoff = t0.AddDate(-3, 0, 0)
+	old, oldLive, oldTicket, recent = "old", "oldlive", "oldticket", "recent"
+	evs := storagetest.Call(old, oldAt, "etax", "1001", "tp1")
+	evs = append(evs[:3:3], interaction.Event{Type: interaction.RecordingStarted, At: oldAt, ID: old, Data: map[string]string{"recording": "old.wav"}}, evs[3])
+	evs = append(evs, interaction.Event{Type: interaction.Audit, At: t0, ID: old, Actor: "token:auditor", Data: map[string]string{"what": "recording"}})
+	evs = append(evs, storagetest.Call(oldLive, oldAt, "etax", "1002", "tp1")[:3]...)
+	evs = append(evs, interaction.Event{Type: interaction.TicketCreated, At: oldAt, ID: oldTicket, Channel: interaction.Message,
+		Data: map[string]string{"taxpayer_id": "tp1", "ack_by": oldAt.Add(24 * time.Hour).Format(time.RFC3339)}})
+	evs = append(evs, storagetest.Call(recent, t0, "etax", "1001", "tp1")...)
+	evs = append(evs,
+		interaction.Event{Type: interaction.AgentState, At: oldAt, Agent: "1001", Data: map[string]string{"state": "break"}},
+		interaction.Event{Type: interaction.AgentState, At: t0, Agent: "1001", Data: map[string]string{"state": "available"}},
+	)
+	if err := db.Append(ctx(t), evs...); err != nil {
+		t.Fatal(err)
+	}
+	writeBlob(t, db.Blobs(), "old.wav", "RIFF old audio")
+	return
+}
+
+func TestPurge(t *testing.T) {
+	db := storagetest.Open(t, storage.Options{})
+	old, oldLive, oldTicket, recent, cutoff := retentionFixture(t, db)
+	before, err := storage.IndexKeys(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	n, err := db.Purge(cutoff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("Purge = %d, want 1", n)
+	}
+	if _, err := db.Interaction(old); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("purged record still there: %v", err)
+	}
+	if evs, _ := db.Events(old); len(evs) != 0 {
+		t.Errorf("purged events still there: %v", evs)
+	}
+	if _, err := db.Blobs().Open("old.wav"); err == nil {
+		t.Error("purged recording still there")
+	}
+	for _, id := range []interaction.ID{oldLive, oldTicket, recent} {
+		if _, err := db.Interaction(id); err != nil {
+			t.Errorf("%s: %v", id, err)
+		}
+	}
+	for _, f := range []storage.Filter{{}, {Agent: "1001"}, {Taxpayer: "tp1"}, {Channel: interaction.Phone}} {
+		l, _ := db.List(f)
+		for _, r := range l {
+			if r.ID == old {
+				t.Errorf("List(%+v) still has the purged record", f)
+			}
+		}
+	}
+	var agentEvents []time.Time
+	_ = db.ScanEvents(time.Time{}, time.Time{}, func(ev interaction.Event) error {
+		if ev.ID == old {
+			t.Errorf("scan still has purged event %+v", ev)
+		}
+		if ev.ID == "" {
+			agentEvents = append(agentEvents, ev.At)
+		}
+		return nil
+	})
+	if len(agentEvents) != 1 || !agentEvents[0].Equal(t0) {
+		t.Errorf("agent events after purge: %v, want only the recent one", agentEvents)
+	}
+	after, _ := storage.IndexKeys(db)
+	// old had 6 events (4 call + recording + audit), one old agent event.
+	wantGone := map[string]int{"events": 7, "event_time": 7, "ievents": 6, "interactions": 1, "by_time": 1, "by_channel": 1, "by_agent": 1, "by_taxpayer": 1, "live": 0, "open": 0}
+	for b, d := range wantGone {
+		if before[b]-after[b] != d {
+			t.Errorf("%s: %d keys before, %d after; want %d fewer", b, before[b], after[b], d)
+		}
+	}
+	// Idempotent.
+	if n, err := db.Purge(cutoff); n != 0 || err != nil {
+		t.Errorf("second Purge = %d, %v", n, err)
+	}
+}
+
+func TestExportVerify(t *testing.T) {
+	db := storagetest.Open(t, storage.Options{Now: func() time.Time { return t0 }})
+	retentionFixture(t, db)
+	var buf bytes.Buffer
+	if err := db.Export(&buf); err != nil {
+		t.Fatal(err)
+	}
+	m, err := storage.Verify(bytes.NewReader(buf.Bytes()), db.Blobs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 4 interactions with 6+3+1+4 events, 2 agent events, 1 recording.
+	if m.Interactions != 4 || m.Events != 16 || m.Recordings != 1 || m.Lines != 6 || !m.ExportedAt.Equal(t0) {
+		t.Errorf("manifest %+v", m)
+	}
+	lines := strings.SplitAfter(buf.String(), "\n")
+	lines = lines[:len(lines)-1] // the empty string after the last newline
+
+	tamper := map[string]string{
+		"changed byte":      strings.Replace(buf.String(), "etax", "etaX", 1),
+		"dropped line":      strings.Join(append(append([]string{}, lines[:1]...), lines[2:]...), ""),
+		"reordered lines":   lines[1] + lines[0] + strings.Join(lines[2:], ""),
+		"truncated":         strings.Join(lines[:len(lines)-1], ""),
+		"appended":          buf.String() + lines[0],
+		"manifest tampered": strings.Join(lines[:len(lines)-1], "") + strings.Replace(lines[len(lines)-1], `"interactions":4`, `"interactions":3`, 1),
+	}
+	for name, s := range tamper {
+		if s == buf.String() {
+			t.Fatalf("%s: tampering changed nothing", name)
+		}
+		if _, err := storage.Verify(strings.NewReader(s), nil); !errors.Is(err, storage.ErrExportInvalid) {
+			t.Errorf("%s: Verify = %v, want ErrExportInvalid", name, err)
+		}
+	}
+	// A changed recording is caught when the blobs are given.
+	if err := db.Blobs().Remove("old.wav"); err != nil {
+		t.Fatal(err)
+	}
+	writeBlob(t, db.Blobs(), "old.wav", "RIFF new audio")
+	if _, err := storage.Verify(bytes.NewReader(buf.Bytes()), db.Blobs()); !errors.Is(err, storage.ErrExportInvalid) {
+		t.Errorf("changed recording: Verify = %v, want ErrExportInvalid", err)
+	}
+}
