@@ -25,7 +25,9 @@ func benchEvents(n int) [][]interaction.Event {
 		p := i % benchProducers
 		k := len(per[p])
 		at := t0.Add(time.Duration(i) * time.Millisecond)
-		id := interaction.ID(fmt.Sprintf("bench%03d%012d", p, k/6))
+		// Ids sort by creation time, as interaction.NewID's do.
+		started := t0.Add(time.Duration(p+benchProducers*(k-k%6)) * time.Millisecond)
+		id := interaction.ID(fmt.Sprintf("%012d%08d", started.UnixMilli(), p))
 		agent := strconv.Itoa(1001 + p)
 		var ev interaction.Event
 		switch k % 6 {
@@ -87,6 +89,15 @@ func BenchmarkAppendGroupCommit(b *testing.B) {
 	db := benchDB(b)
 	ctx := context.Background()
 	runProducers(b, func(ev interaction.Event) error { return db.Append(ctx, ev) })
+	reportSize(b, db)
+}
+
+// reportSize reports the file's bytes in use per event, for sizing
+// (docs/STORAGE.md); it includes records and every index.
+func reportSize(b *testing.B, db *storage.DB) {
+	if n, err := storage.DataSize(db); err == nil && b.N >= 1000 {
+		b.ReportMetric(float64(n)/float64(b.N), "B/event")
+	}
 }
 
 // BenchmarkAppendUpdatePerEvent: the same events and producers, but each
@@ -95,4 +106,5 @@ func BenchmarkAppendGroupCommit(b *testing.B) {
 func BenchmarkAppendUpdatePerEvent(b *testing.B) {
 	db := benchDB(b)
 	runProducers(b, func(ev interaction.Event) error { return storage.CommitDirect(db, ev) })
+	reportSize(b, db)
 }

@@ -59,3 +59,14 @@ func IndexKeys(db *DB) (map[string]int, error) {
 	})
 	return out, err
 }
+
+// DataSize is the size of the bbolt data in use (pages up to the high-water
+// mark), for the sizing figures.
+func DataSize(db *DB) (int64, error) {
+	var n int64
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		n = tx.Size()
+		return nil
+	})
+	return n, err
+}

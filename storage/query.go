@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -30,10 +31,19 @@ type Filter struct {
 // slow consumer never holds one open for long.
 const scanChunk = 1000
 
+// view runs fn in a read transaction; after Close it returns ErrClosed.
+func (db *DB) view(fn func(*bolt.Tx) error) error {
+	err := db.bolt.View(fn)
+	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
+}
+
 // Interaction returns the record of id, or ErrNotFound.
 func (db *DB) Interaction(id interaction.ID) (interaction.Record, error) {
 	var r interaction.Record
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		var err error
 		r, err = getRecord(tx, id)
 		return err
@@ -69,7 +79,7 @@ func getEvent(tx *bolt.Tx, seq uint64) (interaction.Event, error) {
 // An id with no events gives an empty slice and no error.
 func (db *DB) Events(id interaction.ID) ([]interaction.Event, error) {
 	var out []interaction.Event
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		var err error
 		out, err = eventsOf(tx, id)
 		return err
@@ -113,7 +123,7 @@ func (db *DB) List(f Filter) ([]interaction.Record, error) {
 		hi = timeKey(f.To)
 	}
 	var out []interaction.Record
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucket).Cursor()
 		upper := binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), hi)
 		// Everything at or after upper is excluded (To is exclusive).
@@ -165,7 +175,7 @@ func (f *Filter) match(r *interaction.Record) bool {
 // their deadlines from the stored AckBy and AnswerBy after a restart.
 func (db *DB) OpenTickets() ([]interaction.Record, error) {
 	var out []interaction.Record
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketOpen).ForEach(func(k, _ []byte) error {
 			r, err := getRecord(tx, interaction.ID(k))
 			if err != nil {
@@ -193,7 +203,7 @@ func (db *DB) ScanEvents(from, to time.Time, fn func(interaction.Event) error) e
 		var chunk []interaction.Event
 		cursor := next
 		next = nil
-		err := db.bolt.View(func(tx *bolt.Tx) error {
+		err := db.view(func(tx *bolt.Tx) error {
 			c := tx.Bucket(bucketEventTime).Cursor()
 			for k, _ := c.Seek(cursor); k != nil; k, _ = c.Next() {
 				if len(k) != 16 {

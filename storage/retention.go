@@ -40,7 +40,7 @@ func (db *DB) Purge(before time.Time) (int, error) {
 		var ids []interaction.ID
 		cursor := resume
 		resume = nil
-		err := db.bolt.View(func(tx *bolt.Tx) error {
+		err := db.view(func(tx *bolt.Tx) error {
 			c := tx.Bucket(bucketByTime).Cursor()
 			for k, _ := c.Seek(cursor); k != nil; k, _ = c.Next() {
 				if len(k) < 8 || binary.BigEndian.Uint64(k) >= limit {
@@ -281,7 +281,7 @@ func (db *DB) Export(w io.Writer) error {
 		var chunk []ExportInteractionData
 		cursor := resume
 		resume = nil
-		err := db.bolt.View(func(tx *bolt.Tx) error {
+		err := db.view(func(tx *bolt.Tx) error {
 			c := tx.Bucket(bucketInteractions).Cursor()
 			for k, v := c.Seek(cursor); k != nil; k, v = c.Next() {
 				if len(chunk) == scanChunk {
@@ -327,7 +327,7 @@ func (db *DB) Export(w io.Writer) error {
 		var chunk []interaction.Event
 		cursor := resume
 		resume = nil
-		err := db.bolt.View(func(tx *bolt.Tx) error {
+		err := db.view(func(tx *bolt.Tx) error {
 			c := tx.Bucket(bucketEvents).Cursor()
 			seen := 0
 			for k, v := c.Seek(cursor); k != nil; k, v = c.Next() {

@@ -3,7 +3,10 @@ package storage_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -158,5 +161,75 @@ func TestExportVerify(t *testing.T) {
 	writeBlob(t, db.Blobs(), "old.wav", "RIFF new audio")
 	if _, err := storage.Verify(bytes.NewReader(buf.Bytes()), db.Blobs()); !errors.Is(err, storage.ErrExportInvalid) {
 		t.Errorf("changed recording: Verify = %v, want ErrExportInvalid", err)
+	}
+}
+
+func TestPurgeThenCompactLeavesNoTrace(t *testing.T) {
+	dir := t.TempDir()
+	db, err := storage.Open(dir, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, _, recent, cutoff := retentionFixture(t, db)
+	const marker = "purge-me-13912345678"
+	oldAt := cutoff.AddDate(0, -2, 0)
+	var evs []interaction.Event
+	for i := range 200 { // enough to fill a few pages
+		id := interaction.ID(fmt.Sprintf("gone%03d", i))
+		evs = append(evs, storagetest.Call(id, oldAt, "etax", "1001", marker)...)
+		evs = append(evs, interaction.Event{Type: interaction.ChatMessage, At: oldAt, ID: id, Data: map[string]string{"text": marker}})
+	}
+	if err := db.Append(ctx(t), evs...); err != nil {
+		t.Fatal(err)
+	}
+	lastSeq := func(db *storage.DB) uint64 {
+		var last uint64
+		_ = db.ScanEvents(time.Time{}, time.Time{}, func(ev interaction.Event) error {
+			last = max(last, ev.Seq)
+			return nil
+		})
+		return last
+	}
+	before := lastSeq(db)
+	if n, err := db.Purge(cutoff); err != nil || n != 201 {
+		t.Fatalf("Purge = %d, %v; want 201", n, err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Interaction(recent); !errors.Is(err, storage.ErrClosed) {
+		t.Errorf("Interaction after Close = %v, want ErrClosed", err)
+	}
+	if raw, _ := os.ReadFile(filepath.Join(dir, storage.DBFile)); !bytes.Contains(raw, []byte(marker)) {
+		t.Log("note: the freed pages held no copy of the purged data even before Compact")
+	}
+	if err := storage.Compact(dir); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, storage.DBFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, []byte(marker)) {
+		t.Error("purged taxpayer data still in the file after Compact")
+	}
+
+	db = storagetest.OpenDir(t, dir, storage.Options{})
+	if len(db.Recovered()) != 1 { // the old live call, as after any restart
+		t.Errorf("Recovered = %d records, want 1", len(db.Recovered()))
+	}
+	if r, err := db.Interaction(recent); err != nil || r.Agent != "1001" {
+		t.Errorf("recent after compact: %+v, %v", r, err)
+	}
+	if l, _ := db.List(storage.Filter{Taxpayer: marker}); len(l) != 0 {
+		t.Errorf("List(marker) = %d records", len(l))
+	}
+	// Sequence numbers are never reused after purge and compaction.
+	seqs, err := storage.AppendSeq(ctx(t), db, interaction.Event{Type: interaction.ConfigReloaded, At: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seqs[0] <= before {
+		t.Errorf("new seq %d, want > %d", seqs[0], before)
 	}
 }
