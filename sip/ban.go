@@ -1,0 +1,178 @@
+package sip
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Per-source protection, in the spirit of Kamailio's pike module and of
+// fail2ban, but inside the process so it works with no firewall access:
+// a token bucket on REGISTERs per source IP, and a ban for a source whose
+// authentication failures within a window reach a limit. Configured trunk
+// sources are exempt from both (the caller checks that before asking).
+
+// Defaults for the per-source REGISTER token bucket. A phone registers about
+// once a minute, two requests each time (challenge and answer); an office
+// of a hundred phones behind one NAT that all restart at once fits in the
+// burst.
+const (
+	DefaultRegisterRate  rate.Limit = 20
+	DefaultRegisterBurst            = 200
+)
+
+// maxSources bounds the per-source table. Past it, sweep makes room; if it
+// cannot, a new source goes unlimited rather than evicting a tracked one
+// (which could free a banned attacker).
+const maxSources = 1 << 16
+
+// admission is what guard decided about one request.
+type admission uint8
+
+const (
+	admitUnknown admission = iota
+	admitOK
+	admitBanned  // drop silently
+	admitLimited // over the token bucket: drop silently
+)
+
+// guard is the per-source-IP table of token buckets, failure counts and
+// bans.
+type guard struct {
+	mu      sync.Mutex // guards sources and the settings below
+	sources map[netip.Addr]*source
+
+	limit         rate.Limit
+	burst         int
+	failureLimit  int
+	failureWindow time.Duration
+	banTime       time.Duration
+}
+
+// source is one IP's state.
+type source struct {
+	limiter     *rate.Limiter
+	failures    int
+	windowStart time.Time
+	bannedUntil time.Time
+	lastSeen    time.Time
+}
+
+func newGuard() *guard {
+	return &guard{sources: make(map[netip.Addr]*source), limit: DefaultRegisterRate, burst: DefaultRegisterBurst}
+}
+
+// configure sets the failure and ban policy; existing bans keep their end.
+func (g *guard) configure(failureLimit int, failureWindow, banTime time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.failureLimit, g.failureWindow, g.banTime = failureLimit, failureWindow, banTime
+}
+
+// setRate changes the token bucket for sources seen from now on and for
+// those already tracked.
+func (g *guard) setRate(limit rate.Limit, burst int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.limit, g.burst = limit, burst
+	for _, s := range g.sources {
+		s.limiter.SetLimit(limit)
+		s.limiter.SetBurst(burst)
+	}
+}
+
+// get returns ip's state, creating it; nil when the table is full.
+func (g *guard) getLocked(ip netip.Addr, now time.Time) *source {
+	s := g.sources[ip]
+	if s != nil {
+		return s
+	}
+	if len(g.sources) >= maxSources {
+		g.sweepLocked(now)
+		if len(g.sources) >= maxSources {
+			return nil
+		}
+	}
+	s = &source{limiter: rate.NewLimiter(g.limit, g.burst)}
+	g.sources[ip] = s
+	return s
+}
+
+// admit takes a token for one REGISTER from ip.
+func (g *guard) admit(ip netip.Addr, now time.Time) admission {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s := g.getLocked(ip, now)
+	if s == nil {
+		return admitOK
+	}
+	s.lastSeen = now
+	if now.Before(s.bannedUntil) {
+		return admitBanned
+	}
+	if !s.limiter.AllowN(now, 1) {
+		return admitLimited
+	}
+	return admitOK
+}
+
+// banned reports whether ip is banned at now.
+func (g *guard) banned(ip netip.Addr, now time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s := g.sources[ip]
+	return s != nil && now.Before(s.bannedUntil)
+}
+
+// fail counts one authentication failure from ip. It returns the ban's end
+// when this failure started a ban, or the zero time.
+func (g *guard) fail(ip netip.Addr, now time.Time) (until time.Time, failures int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s := g.getLocked(ip, now)
+	if s == nil || g.failureLimit <= 0 {
+		return time.Time{}, 0
+	}
+	s.lastSeen = now
+	if now.Sub(s.windowStart) > g.failureWindow {
+		s.windowStart, s.failures = now, 0
+	}
+	s.failures++
+	if s.failures >= g.failureLimit && !now.Before(s.bannedUntil) {
+		s.bannedUntil = now.Add(g.banTime)
+		s.failures = 0
+		return s.bannedUntil, g.failureLimit
+	}
+	return time.Time{}, s.failures
+}
+
+// sweep forgets sources with nothing left to remember: not banned, no
+// failures in the window, and a bucket that has refilled.
+func (g *guard) sweep(now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.sweepLocked(now)
+}
+
+func (g *guard) sweepLocked(now time.Time) {
+	for ip, s := range g.sources {
+		if now.Before(s.bannedUntil) {
+			continue
+		}
+		if s.failures > 0 && now.Sub(s.windowStart) <= g.failureWindow {
+			continue
+		}
+		if s.limiter.TokensAt(now) < float64(g.burst) {
+			continue
+		}
+		delete(g.sources, ip)
+	}
+}
+
+func (g *guard) len() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.sources)
+}
