@@ -351,6 +351,14 @@ func (db *DB) take() []*request {
 
 func (db *DB) commitAndAck(batch []*request) {
 	seqs, err := db.commit(batch)
+	if err != nil && len(batch) > 1 {
+		// One bad request (an id too long for a key, a damaged record)
+		// must not sink the others that shared its transaction.
+		for _, r := range batch {
+			db.commitAndAck([]*request{r})
+		}
+		return
+	}
 	if err != nil || hasEvents(batch) {
 		db.errMu.Lock()
 		db.lastErr = err

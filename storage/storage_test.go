@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -518,5 +519,41 @@ func TestIndexesFollowUpdates(t *testing.T) {
 	}
 	if l, _ := db.List(storage.Filter{From: t0.Add(time.Minute)}); len(l) != 1 {
 		t.Errorf("time index not moved: %v", l)
+	}
+}
+
+func TestBadEventDoesNotSinkOthers(t *testing.T) {
+	db := storagetest.Open(t, storage.Options{})
+	good := interaction.ID("good")
+	bad := interaction.ID(strings.Repeat("x", 40000)) // longer than a bbolt key may be
+	var wg sync.WaitGroup
+	errs := make(chan error, 10)
+	for i := range 10 {
+		db.Emit(interaction.Event{Type: interaction.ChatMessage, At: t0, ID: good, Data: map[string]string{"n": strconv.Itoa(i)}})
+		wg.Go(func() {
+			errs <- db.Append(context.Background(), interaction.Event{Type: interaction.ChatMessage, At: t0, ID: bad})
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err == nil {
+			t.Error("Append of an oversized id succeeded")
+		}
+	}
+	if err := db.Healthy(); err == nil {
+		t.Error("Healthy = nil after a failed commit")
+	}
+	if err := db.Sync(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if evs, _ := db.Events(good); len(evs) != 10 {
+		t.Errorf("good events stored: %d, want 10", len(evs))
+	}
+	if err := db.Append(ctx(t), interaction.Event{Type: interaction.ConfigReloaded, At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Healthy(); err != nil {
+		t.Errorf("Healthy after a good commit = %v", err)
 	}
 }
