@@ -127,6 +127,7 @@ const (
 
 var verdictNames = [...]string{"no_data", "met", "missed"}
 
+// String returns no_data, met or missed.
 func (v Verdict) String() string {
 	if int(v) < len(verdictNames) {
 		return verdictNames[v]
@@ -475,7 +476,7 @@ func peak(recs []interaction.Record, sel func(*interaction.Record) bool) (int, t
 		at    time.Time
 		delta int
 	}
-	var edges []edge
+	edges := make([]edge, 0, 2*len(recs))
 	for i := range recs {
 		r := &recs[i]
 		if !sel(r) {

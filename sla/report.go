@@ -190,7 +190,14 @@ func Monthly(month time.Time, recs []interaction.Record, def Definitions, cal *C
 		}
 	}
 
-	var inMonth []interaction.Record
+	in := func(r *interaction.Record) bool { return !r.OfferedAt.Before(rep.From) && r.OfferedAt.Before(rep.To) }
+	n := 0
+	for i := range recs {
+		if in(&recs[i]) {
+			n++
+		}
+	}
+	inMonth := make([]interaction.Record, 0, n)
 	topics := map[string]*TopicCount{}
 	topic := func(name string) *TopicCount {
 		t := topics[name]
@@ -202,7 +209,7 @@ func Monthly(month time.Time, recs []interaction.Record, def Definitions, cal *C
 	}
 	for i := range recs {
 		r := &recs[i]
-		if r.OfferedAt.Before(rep.From) || !r.OfferedAt.Before(rep.To) {
+		if !in(r) {
 			continue
 		}
 		inMonth = append(inMonth, *r)

@@ -5,11 +5,13 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/taxline/taxline/config"
+	"github.com/taxline/taxline/configs"
 	"github.com/taxline/taxline/interaction"
 	"github.com/taxline/taxline/sla"
 )
@@ -336,6 +338,45 @@ func TestReportDue(t *testing.T) {
 	} {
 		if got := sla.ReportDue(tc.month, cal); !got.Equal(at(t, tc.want)) {
 			t.Errorf("ReportDue(%v) = %v, want %s", tc.month, got, tc.want)
+		}
+	}
+}
+
+// BenchmarkMonthly measures a month of 100,000 calls and chats (about a
+// busy month of the desk): go test -bench Monthly ./sla
+func BenchmarkMonthly(b *testing.B) {
+	cfg, err := config.Parse("demo.yaml", configs.Demo)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cal, err := sla.CalendarFromConfig(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	def := sla.DefinitionsFromConfig(cfg)
+	start := at(b, "2026-03-01 08:30")
+	recs := make([]interaction.Record, 100_000)
+	for i := range recs {
+		ch := interaction.Phone
+		if i%3 == 0 {
+			ch = interaction.Chat
+		}
+		off := start.Add(time.Duration(i) * 26 * time.Second)
+		r := interaction.Record{ID: interaction.ID(strconv.Itoa(i)), Channel: ch, State: interaction.StateEnded,
+			OfferedAt: off, EndedAt: off.Add(5 * time.Minute), Topic: "t" + strconv.Itoa(i%20), Score: i % 6}
+		if i%10 != 0 {
+			r.AnsweredAt, r.FirstResponseAt = off.Add(time.Duration(i%90)*time.Second), off.Add(time.Duration(i%40)*time.Second)
+			r.Agent, r.Reason, r.Disposition = strconv.Itoa(1001+i%50), interaction.ReasonCompleted, interaction.Resolved
+		} else {
+			r.Reason = interaction.ReasonAbandoned
+		}
+		recs[i] = r
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		rep := sla.Monthly(start, recs, def, cal)
+		if rep.PhoneConsultations+rep.OnlineConsultations != len(recs) {
+			b.Fatalf("counted %d of %d", rep.PhoneConsultations+rep.OnlineConsultations, len(recs))
 		}
 	}
 }
