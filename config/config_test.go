@@ -101,3 +101,18 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestTemplateIsValid(t *testing.T) {
+	c, err := config.Load("../configs/taxline.yaml")
+	if err != nil {
+		t.Fatalf("configs/taxline.yaml: %v", err)
+	}
+	if len(c.Calendar.Holidays) != 33 || len(c.Auth.Tokens) != 0 {
+		t.Errorf("template: %d holidays, %d tokens", len(c.Calendar.Holidays), len(c.Auth.Tokens))
+	}
+	for _, a := range c.Agents {
+		if a.Password != "" {
+			t.Errorf("the template must not ship credentials (agent %s)", a.ID)
+		}
+	}
+}
