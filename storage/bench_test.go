@@ -108,3 +108,23 @@ func BenchmarkAppendUpdatePerEvent(b *testing.B) {
 	runProducers(b, func(ev interaction.Event) error { return storage.CommitDirect(db, ev) })
 	reportSize(b, db)
 }
+
+// BenchmarkEmit: one producer (the router is one goroutine) emits without
+// waiting, then Syncs once; the rate is what the writer sustains.
+func BenchmarkEmit(b *testing.B) {
+	db := benchDB(b)
+	per := benchEvents(b.N)
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		p := i % benchProducers
+		db.Emit(per[p][i/benchProducers])
+	}
+	if err := db.Sync(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+	reportSize(b, db)
+}
