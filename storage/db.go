@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -77,7 +78,15 @@ type DB struct {
 
 	errMu   sync.Mutex // guards lastErr
 	lastErr error      // the last commit failure; nil after a good commit
+
+	// commitStart is the wall-clock Unix nanoseconds at which the running
+	// commit began, 0 when the writer is idle; Healthy reports a stall.
+	commitStart atomic.Int64
 }
+
+// stallLimit is how long one commit may run before Healthy reports it: a
+// disk that stops answering fsync must show on /healthz.
+const stallLimit = 10 * time.Second
 
 // request is one unit handed to the writer. Its events are committed
 // together; done (nil for Emit) gets the result.
@@ -404,6 +413,8 @@ func (db *DB) commit(batch []*request) ([][]uint64, error) {
 	if n == 0 {
 		return seqs, nil // a Sync: everything before it is already committed
 	}
+	db.commitStart.Store(time.Now().UnixNano())
+	defer db.commitStart.Store(0)
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		w := newTxWriter(tx)
 		for i, r := range batch {
@@ -424,13 +435,19 @@ func (db *DB) commit(batch []*request) ([][]uint64, error) {
 	return seqs, nil
 }
 
-// Healthy returns nil while the store is open and its last commit worked.
+// Healthy returns nil while the store is open, its last commit worked and
+// the running one (if any) has not been stuck for 10 s.
 func (db *DB) Healthy() error {
 	db.mu.Lock()
-	closed := db.closed
+	closed, queued := db.closed, len(db.queue)
 	db.mu.Unlock()
 	if closed {
 		return ErrClosed
+	}
+	if t := db.commitStart.Load(); t != 0 {
+		if d := time.Since(time.Unix(0, t)); d > stallLimit {
+			return fmt.Errorf("storage: a commit has been running for %v (%d requests queued)", d.Round(time.Second), queued)
+		}
 	}
 	db.errMu.Lock()
 	defer db.errMu.Unlock()

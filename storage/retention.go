@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -78,13 +79,15 @@ func (db *DB) Purge(before time.Time) (int, error) {
 				if !purgeable(&r, before) {
 					continue // an event arrived since the scan
 				}
+				evs, err := eventsOf(tx, id)
+				if err != nil {
+					return err
+				}
 				if err := deleteInteraction(tx, &r); err != nil {
 					return fmt.Errorf("storage: purge %s: %w", id, err)
 				}
 				deleted++
-				if r.Recording != "" {
-					blobs = append(blobs, r.Recording)
-				}
+				blobs = append(blobs, recordingsOf(&r, evs)...)
 			}
 			return nil
 		})
@@ -93,12 +96,35 @@ func (db *DB) Purge(before time.Time) (int, error) {
 		}
 		n += deleted
 		for _, name := range blobs {
-			if err := db.blobs.Remove(name); err != nil {
+			err := db.blobs.Remove(name)
+			if errors.Is(err, ErrBadBlobName) {
+				db.log.Warn("storage: purge: recording name is not a blob name; skipped", "name", name)
+				continue
+			}
+			if err != nil {
 				return n, fmt.Errorf("storage: purge recording %q: %w", name, err)
 			}
 		}
 	}
 	return n, db.purgeLooseEvents(before)
+}
+
+// recordingsOf lists the blob names of an interaction: one per
+// RecordingStarted (a transferred call can have several) and the record's.
+func recordingsOf(r *interaction.Record, evs []interaction.Event) []string {
+	var names []string
+	add := func(n string) {
+		if n != "" && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	for _, ev := range evs {
+		if ev.Type == interaction.RecordingStarted {
+			add(ev.Data["recording"])
+		}
+	}
+	add(r.Recording)
+	return names
 }
 
 func purgeable(r *interaction.Record, before time.Time) bool {
@@ -217,12 +243,12 @@ type ExportLine struct {
 
 // ExportInteractionData is the payload of an "interaction" line.
 type ExportInteractionData struct {
-	Record    interaction.Record  `json:"record"`
-	Events    []interaction.Event `json:"events"`
-	Recording *ExportRecording    `json:"recording,omitempty"`
+	Record     interaction.Record  `json:"record"`
+	Events     []interaction.Event `json:"events"`
+	Recordings []*ExportRecording  `json:"recordings,omitempty"`
 }
 
-// ExportRecording describes the recording blob of an interaction; the blob
+// ExportRecording describes a recording blob of an interaction; the blob
 // itself is handed over as a file (dir/recordings/NAME).
 type ExportRecording struct {
 	Name    string `json:"name"`
@@ -306,8 +332,8 @@ func (db *DB) Export(w io.Writer) error {
 		}
 		for i := range chunk {
 			d := &chunk[i]
-			if d.Record.Recording != "" {
-				d.Recording = db.hashBlob(d.Record.Recording)
+			for _, name := range recordingsOf(&d.Record, d.Events) {
+				d.Recordings = append(d.Recordings, db.hashBlob(name))
 				m.Recordings++
 			}
 			if d.Events == nil {
@@ -423,18 +449,18 @@ func Verify(r io.Reader, blobs Blobs) (ExportManifest, error) {
 			// Not ExportInteractionData: Verify checks the framing and
 			// must not depend on decoding every record field.
 			var d struct {
-				Events    []json.RawMessage `json:"events"`
-				Recording *ExportRecording  `json:"recording"`
+				Events     []json.RawMessage  `json:"events"`
+				Recordings []*ExportRecording `json:"recordings"`
 			}
 			if err := json.Unmarshal(l.Data, &d); err != nil {
 				return got, fmt.Errorf("%w: line %d: %w", ErrExportInvalid, lineNo, err)
 			}
 			got.Interactions++
 			got.Events += len(d.Events)
-			if d.Recording != nil {
+			for _, rec := range d.Recordings {
 				got.Recordings++
 				if blobs != nil {
-					if err := verifyBlob(blobs, d.Recording); err != nil {
+					if err := verifyBlob(blobs, rec); err != nil {
 						return got, fmt.Errorf("%w: line %d: %w", ErrExportInvalid, lineNo, err)
 					}
 				}

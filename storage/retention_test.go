@@ -39,7 +39,11 @@ func retentionFixture(t *testing.T, db *storage.DB) (old, oldLive, oldTicket, re
 	cutoff = t0.AddDate(-3, 0, 0)
 	old, oldLive, oldTicket, recent = "old", "oldlive", "oldticket", "recent"
 	evs := storagetest.Call(old, oldAt, "etax", "1001", "tp1")
-	evs = append(evs[:3:3], interaction.Event{Type: interaction.RecordingStarted, At: oldAt, ID: old, Data: map[string]string{"recording": "old.wav"}}, evs[3])
+	evs = append(evs[:3:3],
+		interaction.Event{Type: interaction.RecordingStarted, At: oldAt, ID: old, Data: map[string]string{"recording": "old.wav"}},
+		// After a transfer, a second recording: both must be purged and exported.
+		interaction.Event{Type: interaction.RecordingStarted, At: oldAt, ID: old, Data: map[string]string{"recording": "2023/old-2.wav"}},
+		evs[3])
 	evs = append(evs, interaction.Event{Type: interaction.Audit, At: t0, ID: old, Actor: "token:auditor", Data: map[string]string{"what": "recording"}})
 	evs = append(evs, storagetest.Call(oldLive, oldAt, "etax", "1002", "tp1")[:3]...)
 	evs = append(evs, interaction.Event{Type: interaction.TicketCreated, At: oldAt, ID: oldTicket, Channel: interaction.Message,
@@ -53,6 +57,7 @@ func retentionFixture(t *testing.T, db *storage.DB) (old, oldLive, oldTicket, re
 		t.Fatal(err)
 	}
 	writeBlob(t, db.Blobs(), "old.wav", "RIFF old audio")
+	writeBlob(t, db.Blobs(), "2023/old-2.wav", "RIFF old audio after transfer")
 	return
 }
 
@@ -77,8 +82,10 @@ func TestPurge(t *testing.T) {
 	if evs, _ := db.Events(old); len(evs) != 0 {
 		t.Errorf("purged events still there: %v", evs)
 	}
-	if _, err := db.Blobs().Open("old.wav"); err == nil {
-		t.Error("purged recording still there")
+	var left []string
+	_ = db.Blobs().List(func(n string) error { left = append(left, n); return nil })
+	if len(left) != 0 {
+		t.Errorf("purged recordings still there: %v", left)
 	}
 	for _, id := range []interaction.ID{oldLive, oldTicket, recent} {
 		if _, err := db.Interaction(id); err != nil {
@@ -107,8 +114,8 @@ func TestPurge(t *testing.T) {
 		t.Errorf("agent events after purge: %v, want only the recent one", agentEvents)
 	}
 	after, _ := storage.IndexKeys(db)
-	// old had 6 events (4 call + recording + audit), one old agent event.
-	wantGone := map[string]int{"events": 7, "event_time": 7, "ievents": 6, "interactions": 1, "by_time": 1, "by_channel": 1, "by_agent": 1, "by_taxpayer": 1, "live": 0, "open": 0}
+	// old had 7 events (4 call + 2 recordings + audit), one old agent event.
+	wantGone := map[string]int{"events": 8, "event_time": 8, "ievents": 7, "interactions": 1, "by_time": 1, "by_channel": 1, "by_agent": 1, "by_taxpayer": 1, "live": 0, "open": 0}
 	for b, d := range wantGone {
 		if before[b]-after[b] != d {
 			t.Errorf("%s: %d keys before, %d after; want %d fewer", b, before[b], after[b], d)
@@ -131,8 +138,8 @@ func TestExportVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 4 interactions with 6+3+1+4 events, 2 agent events, 1 recording.
-	if m.Interactions != 4 || m.Events != 16 || m.Recordings != 1 || m.Lines != 6 || !m.ExportedAt.Equal(t0) {
+	// 4 interactions with 7+3+1+4 events, 2 agent events, 2 recordings.
+	if m.Interactions != 4 || m.Events != 17 || m.Recordings != 2 || m.Lines != 6 || !m.ExportedAt.Equal(t0) {
 		t.Errorf("manifest %+v", m)
 	}
 	lines := strings.SplitAfter(buf.String(), "\n")

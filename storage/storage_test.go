@@ -557,3 +557,15 @@ func TestBadEventDoesNotSinkOthers(t *testing.T) {
 		t.Errorf("Healthy after a good commit = %v", err)
 	}
 }
+
+func TestHealthyReportsStalledCommit(t *testing.T) {
+	db := storagetest.Open(t, storage.Options{})
+	storage.PretendCommitSince(db, time.Now().Add(-time.Minute))
+	if err := db.Healthy(); err == nil {
+		t.Error("Healthy = nil with a commit stuck for a minute")
+	}
+	storage.PretendCommitSince(db, time.Time{})
+	if err := db.Healthy(); err != nil {
+		t.Errorf("Healthy = %v when idle", err)
+	}
+}
