@@ -6,13 +6,14 @@ import (
 	"time"
 )
 
-// Recorder writes a call as a stereo WAV, caller on the left channel and
-// agent on the right, paced by its own 20 ms clock so both channels stay
+// Recorder writes a call as a WAV: stereo with the caller on the left
+// channel and the agent on the right, or mono (a voice message), paced by its own 20 ms clock so both channels stay
 // aligned in time: each tick takes one frame from each side, or silence
 // where a side sent nothing (jitter, hold, lost packets). The header sizes
 // are rewritten every second. Close stops the clock and finishes the file.
 type Recorder struct {
 	w    *WAVWriter
+	ch   int
 	stop chan struct{}
 	done chan struct{}
 
@@ -31,20 +32,25 @@ const (
 	Agent  = 1
 )
 
-// NewRecorder starts recording into f.
-func NewRecorder(f WAVFile) (*Recorder, error) {
-	w, err := NewWAVWriter(f, 2, 8000)
+// NewRecorder starts recording into f with 1 or 2 channels.
+func NewRecorder(f WAVFile, channels int) (*Recorder, error) {
+	channels = max(1, min(channels, 2))
+	w, err := NewWAVWriter(f, channels, 8000)
 	if err != nil {
 		_ = f.Close()
 		return nil, err
 	}
-	r := &Recorder{w: w, stop: make(chan struct{}), done: make(chan struct{})}
+	r := &Recorder{w: w, ch: channels, stop: make(chan struct{}), done: make(chan struct{})}
 	go r.run()
 	return r, nil
 }
 
-// Write queues samples heard from one side (Caller or Agent).
+// Write queues samples heard from one side (Caller or Agent). A mono
+// recorder keeps only the caller's side.
 func (r *Recorder) Write(side int, pcm []int16) {
+	if side < 0 || side >= r.ch {
+		return
+	}
 	r.mu.Lock()
 	q := append(r.queue[side], pcm...)
 	if len(q) > maxBuffered {
@@ -57,7 +63,7 @@ func (r *Recorder) Write(side int, pcm []int16) {
 func (r *Recorder) run() {
 	defer close(r.done)
 	start := time.Now()
-	frame := make([]int16, 2*frameSamples)
+	frame := make([]int16, r.ch*frameSamples)
 	for n := 1; ; n++ {
 		t := time.NewTimer(time.Until(start.Add(time.Duration(n) * FrameDuration)))
 		select {
@@ -67,7 +73,7 @@ func (r *Recorder) run() {
 		case <-t.C:
 		}
 		r.mu.Lock()
-		for side := 0; side < 2; side++ {
+		for side := 0; side < r.ch; side++ {
 			q := r.queue[side]
 			k := min(len(q), frameSamples)
 			for i := 0; i < frameSamples; i++ {
@@ -75,7 +81,7 @@ func (r *Recorder) run() {
 				if i < k {
 					s = q[i]
 				}
-				frame[2*i+side] = s
+				frame[r.ch*i+side] = s
 			}
 			r.queue[side] = q[:copy(q, q[k:])]
 		}

@@ -62,7 +62,7 @@ func TestRecorderAlignment(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := NewRecorder(f)
+		r, err := NewRecorder(f, 2)
 		if err != nil {
 			t.Fatal(err)
 		}

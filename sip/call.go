@@ -1,0 +1,925 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/taxline/taxline/interaction"
+	"github.com/taxline/taxline/queue"
+	"github.com/taxline/taxline/sip/media"
+)
+
+// callState is where a call is, as its goroutine sees it.
+type callState uint8
+
+const (
+	stAnswering       callState = iota
+	stWelcome                   // playing the welcome prompt; not yet offered
+	stQueued                    // in the router's queue: hold music, announcements
+	stRinging                   // an agent's phone is ringing; hold music goes on
+	stConnected                 // bridged to the agent, recording
+	stSurvey                    // the agent hung up first: survey prompt, wait for a digit
+	stVoicemailPrompt           // after-hours prompt and beep
+	stVoicemail                 // recording a message
+	stTransferring              // transfer prompt, then REFER
+	stClosing                   // closing prompt, then BYE
+	stEnded
+)
+
+var stateNames = [...]string{"answering", "welcome", "queued", "ringing", "connected", "survey",
+	"voicemail_prompt", "voicemail", "transferring", "closing", "ended"}
+
+func (s callState) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "state(" + strconv.Itoa(int(s)) + ")"
+}
+
+// sipMsg is an in-dialog request for the call's goroutine; it answers the
+// transaction and closes done.
+type sipMsg struct {
+	req  *gosip.Request
+	tx   gosip.ServerTransaction
+	done chan struct{}
+}
+
+// routerMsg is one Handler callback, carried to the call's goroutine.
+type routerMsg struct {
+	ring   *queue.Ring
+	stop   string
+	notice *queue.Notice
+	close  *queue.Close
+}
+
+// ringing is one INVITE to an agent in progress.
+type ringing struct {
+	gen         int
+	agent       string
+	leg         *media.Leg
+	callID      string
+	cancel      context.CancelCauseFunc
+	provisional atomic.Bool // a 1xx other than 100 arrived, so CANCEL can be sent
+	withdrawn   bool        // the router or the caller gave up on it
+	done        chan struct{}
+}
+
+// ringResult is how a ringing ended.
+type ringResult struct {
+	gen    int
+	dlg    *sipgo.DialogClientSession // set when the agent answered
+	answer media.Session
+	codec  media.Codec
+	cause  queue.RingCause
+	err    error
+}
+
+// player is a prompt being played to the caller.
+type player struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// call is one taxpayer's call: the caller's dialog and RTP leg, and, once
+// the router picks an agent, the agent's. Its goroutine (run) owns every
+// field below; the router's callbacks and the in-dialog requests reach it
+// through channels.
+type call struct {
+	g     *Gateway
+	set   *gwSettings
+	trunk *trunk
+	queue string
+	log   *slog.Logger
+	ctx   context.Context
+
+	id        interaction.ID
+	invite    *gosip.Request
+	caller    *sipgo.DialogServerSession
+	callerID  string
+	callerLeg *media.Leg
+	offer     media.Session
+	codec     media.Codec
+	sessID    uint64
+	sdpVer    uint64
+
+	state       callState
+	callerGone  bool
+	offerDepth  int
+	src         *media.Source
+	play        *player
+	playGen     int
+	ring        *ringing
+	ringGen     int
+	agent       string
+	agentDlg    *sipgo.DialogClientSession
+	agentLeg    *media.Leg
+	agentCallID string
+	rec         *media.Recorder
+	recName     string
+	vm          *media.Recorder
+	vmName      string
+	vmStart     time.Time
+	transferTo  string
+	agentRx     uint64
+	agentTx     uint64
+	timer       *time.Timer
+	timerC      <-chan time.Time
+
+	fromRouter  chan routerMsg
+	sipIn       chan *sipMsg
+	playDone    chan int
+	ringResults chan ringResult
+	exited      chan struct{}
+}
+
+var _ queue.Handler = (*call)(nil)
+
+func newCall(ctx context.Context, g *Gateway, set *gwSettings, t *trunk, q string, req *gosip.Request,
+	dlg *sipgo.DialogServerSession, leg *media.Leg, offer media.Session, codec media.Codec) *call {
+	callID := req.CallID().Value()
+	return &call{
+		g: g, set: set, trunk: t, queue: q, ctx: ctx,
+		log:    g.log.With("call", callID, "trunk", t.Name),
+		invite: req, caller: dlg, callerID: callID, callerLeg: leg, offer: offer, codec: codec,
+		sessID: rand.Uint64() >> 1, src: media.NewSource(),
+		fromRouter: make(chan routerMsg, 64), sipIn: make(chan *sipMsg),
+		playDone: make(chan int, 1), ringResults: make(chan ringResult, 8), exited: make(chan struct{}),
+	}
+}
+
+// Ring implements queue.Handler.
+func (c *call) Ring(r queue.Ring) { c.post(routerMsg{ring: &r}) }
+
+// StopRing implements queue.Handler.
+func (c *call) StopRing(_ interaction.ID, agent string) { c.post(routerMsg{stop: agent}) }
+
+// Notify implements queue.Handler.
+func (c *call) Notify(n queue.Notice) { c.post(routerMsg{notice: &n}) }
+
+// Close implements queue.Handler.
+func (c *call) Close(cl queue.Close) { c.post(routerMsg{close: &cl}) }
+
+// post never blocks the router: the buffer holds far more than one call's
+// worth of instructions; if it is full the call is stuck and the message
+// is logged and dropped.
+func (c *call) post(m routerMsg) {
+	select {
+	case c.fromRouter <- m:
+	default:
+		c.log.Error("sip: router message dropped, call not keeping up")
+	}
+}
+
+// ack routes an ACK to the caller's dialog (it confirms our 200 OK). It
+// runs on the handler goroutine; the dialog's state is atomic.
+func (c *call) ack(req *gosip.Request, tx gosip.ServerTransaction) {
+	if req.CallID().Value() == c.callerID {
+		_ = c.caller.ReadAck(req, tx)
+	}
+}
+
+func (c *call) rctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(c.ctx), 5*time.Second)
+}
+
+func (c *call) emit(t interaction.EventType, data map[string]string) {
+	if c.g.store == nil {
+		return
+	}
+	c.g.store.Emit(interaction.Event{Type: t, At: time.Now(), ID: c.id, Channel: interaction.Phone,
+		Agent: c.agent, Data: data})
+}
+
+// run answers the call and serves it to the end.
+func (c *call) run() {
+	defer close(c.exited)
+	defer c.cleanup()
+	c.callerLeg.Configure(c.offer.Addr, c.codec, c.offer.Dir)
+	body, err := c.describe(c.callerLeg, []media.Codec{c.codec}, c.offer.Dir.Reverse())
+	if err == nil {
+		err = c.caller.RespondSDP(body) // returns once the ACK arrives
+	}
+	if err != nil {
+		c.log.Warn("sip: call not answered", "err", err)
+		return
+	}
+	c.log.Info("sip call answered", "queue", c.queue, "from", callerNumber(c.invite), "codec", c.codec.Law.String())
+	c.state = stWelcome
+	c.playPrompts(false, promptWelcome)
+	for c.state != stEnded {
+		select {
+		case <-c.ctx.Done():
+			c.shutdown()
+			return
+		case m := <-c.sipIn:
+			c.onSIP(m)
+			close(m.done)
+		case m := <-c.fromRouter:
+			c.onRouter(m)
+		case r := <-c.ringResults:
+			c.onRingResult(r)
+		case gen := <-c.playDone:
+			if gen == c.playGen && c.play != nil {
+				c.stopPlay()
+				c.onPlayDone()
+			}
+		case d := <-c.callerLeg.Digits():
+			c.onDigit(d)
+		case <-c.timerC:
+			c.timerC = nil
+			c.onTimer()
+		}
+	}
+}
+
+// describe builds our SDP for a leg.
+func (c *call) describe(leg *media.Leg, codecs []media.Codec, dir media.Direction) ([]byte, error) {
+	c.sdpVer++
+	return media.Description{Addr: leg.Addr(), Codecs: codecs, Dir: dir, SessionID: c.sessID, Version: c.sdpVer}.Marshal()
+}
+
+// playPrompts plays the named prompts to the caller, in a loop or once;
+// a single-shot play reports its end through playDone.
+func (c *call) playPrompts(loop bool, names ...string) {
+	c.stopPlay()
+	pcm := c.set.prompts.join(names...)
+	c.playGen++
+	gen := c.playGen
+	ctx, cancel := context.WithCancel(c.ctx)
+	p := &player{cancel: cancel, done: make(chan struct{})}
+	c.play = p
+	leg, src := c.callerLeg, c.src
+	go func() {
+		defer close(p.done)
+		err := media.Play(ctx, pcm, loop, func(f []int16) error { return leg.Write(src.Frame(f)) })
+		if err == nil && !loop {
+			select {
+			case c.playDone <- gen:
+			default:
+			}
+		}
+	}()
+}
+
+func (c *call) stopPlay() {
+	if c.play == nil {
+		return
+	}
+	c.play.cancel()
+	<-c.play.done
+	c.play = nil
+	select { // a stale end-of-prompt must not be taken for the next one's
+	case <-c.playDone:
+	default:
+	}
+}
+
+func (c *call) armTimer(d time.Duration) {
+	c.stopTimer()
+	c.timer = time.NewTimer(d)
+	c.timerC = c.timer.C
+}
+
+func (c *call) stopTimer() {
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer, c.timerC = nil, nil
+	}
+}
+
+func (c *call) onPlayDone() {
+	switch c.state {
+	case stWelcome:
+		c.offerTo(c.queue)
+	case stQueued, stRinging:
+		c.playPrompts(true, promptHold)
+	case stSurvey:
+		c.armTimer(c.set.cfg.SIP.SurveyTimeout)
+	case stVoicemailPrompt:
+		c.startVoicemail()
+	case stTransferring:
+		c.refer()
+	case stClosing:
+		c.hangupCaller()
+		c.state = stEnded
+	}
+}
+
+func (c *call) onTimer() {
+	switch c.state {
+	case stSurvey:
+		c.log.Info("sip survey: no digit")
+		c.closing()
+	case stVoicemail:
+		c.finishVoicemail()
+		c.closing()
+	}
+}
+
+func (c *call) closing() {
+	c.state = stClosing
+	c.playPrompts(false, promptClosing)
+}
+
+// offerTo puts the call into the router's queue q.
+func (c *call) offerTo(q string) {
+	ctx, cancel := c.rctx()
+	adm, err := c.g.router.Offer(ctx, queue.Offer{
+		Channel: interaction.Phone, Queue: q, Handler: c,
+		Taxpayer: queue.Taxpayer{Phone: callerNumber(c.invite)},
+	})
+	cancel()
+	if err != nil {
+		c.log.Error("sip: router refused the call", "queue", q, "err", err)
+		c.closing()
+		return
+	}
+	c.id = adm.ID
+	c.log = c.log.With("id", string(c.id))
+	switch adm.Reason {
+	case interaction.ReasonNone:
+		c.state = stQueued
+		if !adm.Immediate && adm.Position > 0 {
+			c.playPrompts(false, announcement(adm.Position, adm.EstimatedWait)...)
+		} else {
+			c.playPrompts(true, promptHold)
+		}
+	case interaction.ReasonAfterHours, interaction.ReasonVoicemail:
+		c.voicemail()
+	default:
+		c.log.Info("sip call not admitted", "reason", adm.Reason.String(), "target", adm.Target)
+		if adm.Target == "voicemail" {
+			c.voicemail()
+			return
+		}
+		if c.isQueue(adm.Target) && c.offerDepth < 3 {
+			c.offerDepth++
+			c.offerTo(adm.Target)
+			return
+		}
+		c.closing()
+	}
+}
+
+func (c *call) isQueue(name string) bool {
+	for _, q := range c.set.cfg.Queues {
+		if q.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *call) onRouter(m routerMsg) {
+	switch {
+	case m.ring != nil:
+		c.startRing(*m.ring)
+	case m.stop != "":
+		if c.ring != nil && c.ring.agent == m.stop && !c.ring.withdrawn {
+			c.ring.withdrawn = true
+			c.cancelRing(c.ring)
+		}
+		if c.state == stRinging {
+			c.state = stQueued
+		}
+	case m.notice != nil:
+		if m.notice.Kind == queue.NoticeHolding && (c.state == stQueued || c.state == stRinging) && m.notice.Position > 0 {
+			c.playPrompts(false, announcement(m.notice.Position, m.notice.EstimatedWait)...)
+		}
+	case m.close != nil:
+		c.onClose(*m.close)
+	}
+}
+
+// onClose: the router ended the interaction (max wait, after hours,
+// transfer out, overflow with nowhere to go).
+func (c *call) onClose(cl queue.Close) {
+	c.log.Info("sip call closed by the router", "reason", cl.Reason.String(), "target", cl.Target)
+	c.abortRing()
+	if c.state == stConnected {
+		c.hangupAgent()
+	}
+	switch {
+	case cl.Reason == interaction.ReasonVoicemail || cl.Reason == interaction.ReasonAfterHours || cl.Target == "voicemail":
+		c.voicemail()
+	case cl.Reason == interaction.ReasonTransferred && cl.Target != "":
+		c.transferTo = cl.Target
+		c.state = stTransferring
+		c.playPrompts(false, promptTransfer)
+	default:
+		c.closing()
+	}
+}
+
+// startRing sends the INVITE to the agent the router picked.
+func (c *call) startRing(r queue.Ring) {
+	fail := func(cause queue.RingCause) {
+		ctx, cancel := c.rctx()
+		defer cancel()
+		if err := c.g.router.RingFailed(ctx, c.id, r.Agent, cause); err != nil && !errors.Is(err, queue.ErrRingWithdrawn) {
+			c.log.Warn("sip: ring failed not reported", "err", err)
+		}
+	}
+	if c.state != stQueued || c.ring != nil {
+		c.log.Warn("sip: ring in the wrong state", "state", c.state.String(), "agent", r.Agent)
+		fail(queue.RingDeclined)
+		return
+	}
+	b, ok := c.g.Lookup(r.Agent)
+	if !ok {
+		c.log.Info("sip: agent has no registered phone", "agent", r.Agent)
+		fail(queue.RingLost)
+		return
+	}
+	leg, err := c.g.ports.Open(c.g.addr.Addr(), c.g.log)
+	if err != nil {
+		c.log.Error("sip: no RTP port for the agent leg", "err", err)
+		fail(queue.RingLost)
+		return
+	}
+	body, err := c.describe(leg, media.OfferCodecs(c.set.cfg.SIP.Codecs), media.SendRecv)
+	if err != nil {
+		leg.Close()
+		fail(queue.RingLost)
+		return
+	}
+	c.ringGen++
+	rg := &ringing{gen: c.ringGen, agent: r.Agent, leg: leg, callID: newCallID(), done: make(chan struct{})}
+	ctx, cancel := context.WithCancelCause(c.ctx)
+	rg.cancel = cancel
+	c.ring = rg
+	c.state = stRinging
+	c.g.bind(rg.callID, c)
+	from := callerNumber(c.invite)
+	timeout := r.Timeout + 2*time.Second // the router's ring timer decides; this is a backstop
+	c.log.Info("sip ringing agent", "agent", r.Agent, "contact", b.Contact.String(), "source", b.Source)
+	go func() {
+		defer close(rg.done)
+		c.ringResults <- c.g.ringAgent(ctx, rg, b, body, from, timeout, c.set.cfg.SIP.Codecs)
+	}()
+}
+
+// cancelRing stops an INVITE in progress: a CANCEL once the phone has sent
+// a provisional response, else the transaction is abandoned at once (a
+// dead phone would otherwise hold the call for Timer B, 32 s).
+func (c *call) cancelRing(rg *ringing) {
+	if rg.provisional.Load() {
+		rg.cancel(context.Canceled)
+	} else {
+		rg.cancel(sipgo.WaitAnswerForceCancelErr)
+	}
+}
+
+// abortRing withdraws the ringing in progress and waits for it to end.
+func (c *call) abortRing() {
+	rg := c.ring
+	if rg == nil {
+		return
+	}
+	rg.withdrawn = true
+	c.cancelRing(rg)
+	<-rg.done
+	r := <-c.ringResults
+	c.ring = nil
+	c.dropRing(rg, r)
+	if c.state == stRinging {
+		c.state = stQueued
+	}
+}
+
+// dropRing releases what a ringing that did not connect holds; a phone
+// that answered too late is sent a BYE.
+func (c *call) dropRing(rg *ringing, r ringResult) {
+	if r.dlg != nil {
+		ctx, cancel := c.rctx()
+		_ = r.dlg.Bye(ctx)
+		cancel()
+	}
+	rg.leg.Close()
+	c.g.unbind(rg.callID)
+}
+
+func (c *call) onRingResult(r ringResult) {
+	rg := c.ring
+	if rg == nil || r.gen != rg.gen {
+		return // abortRing consumed its own result; nothing else is outstanding
+	}
+	<-rg.done
+	c.ring = nil
+	if r.dlg == nil {
+		c.dropRing(rg, r)
+		if !rg.withdrawn && c.state == stRinging {
+			c.log.Info("sip agent did not answer", "agent", rg.agent, "cause", r.cause.String(), "err", r.err)
+			ctx, cancel := c.rctx()
+			if err := c.g.router.RingFailed(ctx, c.id, rg.agent, r.cause); err != nil && !errors.Is(err, queue.ErrRingWithdrawn) {
+				c.log.Warn("sip: ring failure not reported", "err", err)
+			}
+			cancel()
+		}
+		if c.state == stRinging {
+			c.state = stQueued
+		}
+		return
+	}
+	if rg.withdrawn || c.state != stRinging {
+		c.dropRing(rg, r)
+		return
+	}
+	ctx, cancel := c.rctx()
+	err := c.g.router.Answer(ctx, c.id, rg.agent)
+	cancel()
+	if err != nil {
+		c.log.Info("sip agent answered a withdrawn ring", "agent", rg.agent, "err", err)
+		c.dropRing(rg, r)
+		c.state = stQueued
+		return
+	}
+	c.connect(rg, r)
+}
+
+// connect bridges the caller and the agent and starts the recording.
+func (c *call) connect(rg *ringing, r ringResult) {
+	c.stopPlay()
+	c.agent, c.agentDlg, c.agentLeg, c.agentCallID = rg.agent, r.dlg, rg.leg, rg.callID
+	c.agentLeg.Configure(r.answer.Addr, r.codec, r.answer.Dir)
+	c.state = stConnected
+	c.log.Info("sip call connected", "agent", c.agent, "agent_codec", r.codec.Law.String())
+
+	var rec *media.Recorder
+	if c.g.store != nil {
+		name := recordingName(c.id, time.Now(), c.set.cfg.Location)
+		f, err := c.g.store.Blobs().Create(name)
+		if err == nil {
+			rec, err = media.NewRecorder(f, 2)
+		}
+		if err != nil {
+			c.log.Error("sip: recording not started", "err", err)
+		} else {
+			c.rec, c.recName = rec, name
+			c.emit(interaction.RecordingStarted, map[string]string{"recording": name})
+		}
+	}
+	callerLeg, agentLeg := c.callerLeg, c.agentLeg
+	callerLeg.SetSink(func(f media.Frame) {
+		_ = agentLeg.Write(f)
+		if rec != nil {
+			rec.Write(media.Caller, f.PCM)
+		}
+	})
+	agentLeg.SetSink(func(f media.Frame) {
+		_ = callerLeg.Write(f)
+		if rec != nil {
+			rec.Write(media.Agent, f.PCM)
+		}
+	})
+}
+
+// unbridge stops relaying and closes the recording.
+func (c *call) unbridge() {
+	c.callerLeg.SetSink(nil)
+	if c.agentLeg != nil {
+		c.agentLeg.SetSink(nil)
+	}
+	if c.rec != nil {
+		if err := c.rec.Close(); err != nil {
+			c.log.Error("sip: recording not closed cleanly", "recording", c.recName, "err", err)
+		}
+		c.rec = nil
+	}
+}
+
+// hangupAgent ends the agent leg from our side.
+func (c *call) hangupAgent() {
+	c.unbridge()
+	if c.agentDlg != nil {
+		ctx, cancel := c.rctx()
+		if err := c.agentDlg.Bye(ctx); err != nil {
+			c.log.Warn("sip: BYE to agent failed", "err", err)
+		}
+		cancel()
+		c.agentDlg = nil
+	}
+	c.releaseAgentLeg()
+}
+
+func (c *call) releaseAgentLeg() {
+	if c.agentLeg != nil {
+		rx, tx := c.agentLeg.Packets()
+		c.agentRx += rx
+		c.agentTx += tx
+		c.log.Info("sip agent leg closed", "agent", c.agent, "rtp_rx", rx, "rtp_tx", tx)
+		c.agentLeg.Close()
+		c.agentLeg = nil
+	}
+	if c.agentCallID != "" {
+		c.g.unbind(c.agentCallID)
+		c.agentCallID = ""
+	}
+}
+
+func (c *call) hangupCaller() {
+	if c.callerGone {
+		return
+	}
+	c.callerGone = true
+	ctx, cancel := c.rctx()
+	if err := c.caller.Bye(ctx); err != nil {
+		c.log.Warn("sip: BYE to caller failed", "err", err)
+	}
+	cancel()
+}
+
+func (c *call) onSIP(m *sipMsg) {
+	req := m.req
+	fromCaller := req.CallID().Value() == c.callerID
+	fromAgent := !fromCaller && c.agentDlg != nil && req.CallID().Value() == c.agentCallID
+	switch req.Method {
+	case gosip.BYE:
+		switch {
+		case fromCaller:
+			if err := c.caller.ReadBye(req, m.tx); err != nil {
+				respond(m.tx, req, gosip.StatusBadRequest, "Bad Request")
+				return
+			}
+			c.callerGone = true
+			c.onCallerHangup()
+		case fromAgent:
+			if err := c.agentDlg.ReadBye(req, m.tx); err != nil {
+				respond(m.tx, req, gosip.StatusBadRequest, "Bad Request")
+				return
+			}
+			c.agentDlg = nil
+			c.onAgentHangup()
+		default:
+			respond(m.tx, req, gosip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		}
+	case gosip.INVITE:
+		switch {
+		case fromCaller:
+			c.reinvite(m, &c.caller.Dialog, c.callerLeg)
+		case fromAgent:
+			c.reinvite(m, &c.agentDlg.Dialog, c.agentLeg)
+		default:
+			respond(m.tx, req, gosip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		}
+	case gosip.INFO:
+		respond(m.tx, req, gosip.StatusOK, "OK")
+		if fromCaller {
+			ct := ""
+			if h := req.ContentType(); h != nil {
+				ct = h.Value()
+			}
+			if d, ok := dtmfFromInfo(ct, req.Body()); ok {
+				c.onDigit(d)
+			}
+		}
+	case gosip.NOTIFY:
+		// REFER progress (RFC 3515 §2.4.4); the BYE after 202 already ended us.
+		respond(m.tx, req, gosip.StatusOK, "OK")
+	default:
+		respond(m.tx, req, gosip.StatusMethodNotAllowed, "Method Not Allowed")
+	}
+}
+
+// reinvite answers a re-INVITE (hold, unhold, codec change, refresh)
+// without disturbing the call (RFC 3261 §14.2, RFC 3264 §8).
+func (c *call) reinvite(m *sipMsg, d *sipgo.Dialog, leg *media.Leg) {
+	if err := d.ReadRequest(m.req, m.tx); err != nil {
+		respond(m.tx, m.req, gosip.StatusInternalServerError, "Server Internal Error")
+		return
+	}
+	var body []byte
+	var err error
+	if len(m.req.Body()) == 0 {
+		// An offer-less re-INVITE: we offer in the 200, the ACK answers.
+		body, err = c.describe(leg, media.OfferCodecs(c.set.cfg.SIP.Codecs), media.SendRecv)
+	} else {
+		var off media.Session
+		var codec media.Codec
+		off, err = media.ParseSDP(m.req.Body())
+		if err == nil {
+			codec, err = media.Negotiate(off, c.set.cfg.SIP.Codecs)
+		}
+		if err != nil {
+			respond(m.tx, m.req, gosip.StatusNotAcceptableHere, "Not Acceptable Here")
+			return
+		}
+		leg.Configure(off.Addr, codec, off.Dir)
+		body, err = c.describe(leg, []media.Codec{codec}, off.Dir.Reverse())
+		c.log.Info("sip re-INVITE", "direction", off.Dir.String(), "codec", codec.Law.String())
+	}
+	if err != nil {
+		respond(m.tx, m.req, gosip.StatusInternalServerError, "Server Internal Error")
+		return
+	}
+	res := gosip.NewSDPResponseFromRequest(m.req, body)
+	res.AppendHeader(gosip.HeaderClone(&c.g.dua.ContactHDR))
+	_ = m.tx.Respond(res)
+}
+
+func (c *call) onCallerHangup() {
+	c.log.Info("sip caller hung up", "state", c.state.String())
+	c.stopPlay()
+	switch c.state {
+	case stQueued, stRinging:
+		c.abortRing()
+		ctx, cancel := c.rctx()
+		if err := c.g.router.Abandon(ctx, c.id); err != nil {
+			c.log.Warn("sip: abandon not recorded", "err", err)
+		}
+		cancel()
+	case stConnected:
+		c.unbridge()
+		ctx, cancel := c.rctx()
+		if err := c.g.router.End(ctx, c.id, queue.End{By: queue.PartyTaxpayer}); err != nil {
+			c.log.Warn("sip: end not recorded", "err", err)
+		}
+		cancel()
+		c.hangupAgent()
+	case stVoicemail:
+		c.finishVoicemail()
+	}
+	c.state = stEnded
+}
+
+func (c *call) onAgentHangup() {
+	c.log.Info("sip agent hung up", "agent", c.agent)
+	if c.state != stConnected {
+		c.releaseAgentLeg()
+		return
+	}
+	c.unbridge()
+	c.releaseAgentLeg()
+	ctx, cancel := c.rctx()
+	if err := c.g.router.End(ctx, c.id, queue.End{By: queue.PartyAgent}); err != nil {
+		c.log.Warn("sip: end not recorded", "err", err)
+	}
+	cancel()
+	if !c.surveyOn() {
+		c.closing()
+		return
+	}
+	// Digits pressed during the conversation are not votes.
+	for len(c.callerLeg.Digits()) > 0 {
+		<-c.callerLeg.Digits()
+	}
+	c.state = stSurvey
+	c.playPrompts(false, promptSurvey)
+}
+
+func (c *call) surveyOn() bool {
+	s := c.set.cfg.SIP.Survey
+	return s == nil || *s
+}
+
+func (c *call) onDigit(d byte) {
+	if c.state != stSurvey || d < '1' || d > '5' {
+		return
+	}
+	c.stopTimer()
+	c.log.Info("sip survey score", "score", string(d))
+	c.emit(interaction.SurveyScore, map[string]string{"score": string(d)})
+	c.closing()
+}
+
+// voicemail takes a message (M2): after-hours prompt, beep, record.
+func (c *call) voicemail() {
+	c.state = stVoicemailPrompt
+	c.playPrompts(false, promptAfterHours, promptBeep)
+}
+
+func (c *call) startVoicemail() {
+	if c.id == "" {
+		c.id = interaction.NewID(time.Now())
+	}
+	c.state = stVoicemail
+	c.vmStart = time.Now()
+	c.armTimer(c.set.cfg.SIP.VoicemailMax)
+	if c.g.store == nil {
+		return
+	}
+	name := recordingName(c.id, c.vmStart, c.set.cfg.Location)
+	f, err := c.g.store.Blobs().Create(name)
+	var rec *media.Recorder
+	if err == nil {
+		rec, err = media.NewRecorder(f, 1)
+	}
+	if err != nil {
+		c.log.Error("sip: voicemail not recorded", "err", err)
+		return
+	}
+	c.vm, c.vmName = rec, name
+	c.callerLeg.SetSink(func(f media.Frame) { rec.Write(media.Caller, f.PCM) })
+}
+
+// finishVoicemail closes the message and makes it a ticket with the M3
+// deadlines.
+func (c *call) finishVoicemail() {
+	c.stopTimer()
+	c.callerLeg.SetSink(nil)
+	if c.vm == nil {
+		return
+	}
+	if err := c.vm.Close(); err != nil {
+		c.log.Error("sip: voicemail not closed cleanly", "err", err)
+	}
+	c.vm = nil
+	ctx, cancel := c.rctx()
+	defer cancel()
+	info, err := c.g.router.CreateTicket(ctx, queue.Ticket{
+		Channel: interaction.Message, Queue: c.queue, Parent: c.id,
+		Taxpayer: queue.Taxpayer{Phone: callerNumber(c.invite)},
+		Data: map[string]string{"recording": c.vmName,
+			"duration_ms": strconv.FormatInt(time.Since(c.vmStart).Milliseconds(), 10)},
+	})
+	if err != nil {
+		c.log.Error("sip: voicemail ticket not created", "recording", c.vmName, "err", err)
+		return
+	}
+	c.log.Info("sip voicemail ticket", "ticket", string(info.ID), "recording", c.vmName)
+	if c.g.store != nil {
+		c.g.store.Emit(interaction.Event{Type: interaction.RecordingStarted, At: time.Now(), ID: info.ID,
+			Channel: interaction.Message, Data: map[string]string{"recording": c.vmName}})
+	}
+}
+
+// refer sends the caller on with a blind transfer (RFC 3515) and, once
+// the trunk accepts it, leaves the call.
+func (c *call) refer() {
+	var target gosip.Uri
+	if err := gosip.ParseUri(c.transferTo, &target); err != nil {
+		c.log.Error("sip: bad transfer target", "target", c.transferTo, "err", err)
+		c.closing()
+		return
+	}
+	req := gosip.NewRequest(gosip.REFER, c.invite.Contact().Address)
+	req.AppendHeader(gosip.NewHeader("Refer-To", "<"+target.String()+">"))
+	req.AppendHeader(gosip.NewHeader("Referred-By", "<"+c.g.dua.ContactHDR.Address.String()+">"))
+	ctx, cancel := c.rctx()
+	res, err := c.caller.Do(ctx, req)
+	cancel()
+	if err != nil || !res.IsSuccess() {
+		c.log.Warn("sip: REFER refused; ending the call", "target", c.transferTo, "err", err)
+		c.closing()
+		return
+	}
+	c.log.Info("sip call transferred", "target", c.transferTo)
+	c.hangupCaller()
+	c.state = stEnded
+}
+
+// shutdown ends the call because the gateway stops.
+func (c *call) shutdown() {
+	c.stopPlay()
+	c.abortRing()
+	ctx, cancel := c.rctx()
+	defer cancel()
+	switch c.state {
+	case stConnected:
+		c.unbridge()
+		_ = c.g.router.End(ctx, c.id, queue.End{By: queue.PartySystem})
+		c.hangupAgent()
+	case stVoicemail:
+		c.finishVoicemail()
+	}
+	c.hangupCaller()
+	c.state = stEnded
+}
+
+// cleanup releases everything the call still holds.
+func (c *call) cleanup() {
+	c.stopPlay()
+	c.stopTimer()
+	c.abortRing()
+	c.unbridge()
+	if c.vm != nil {
+		_ = c.vm.Close()
+		c.vm = nil
+	}
+	if c.agentDlg != nil {
+		ctx, cancel := c.rctx()
+		_ = c.agentDlg.Bye(ctx)
+		cancel()
+		c.agentDlg = nil
+	}
+	c.releaseAgentLeg()
+	rx, tx := c.callerLeg.Packets()
+	c.log.Info("sip call ended", "rtp_rx", rx, "rtp_tx", tx)
+	c.callerLeg.Close()
+	if f := c.g.CallEnded; f != nil {
+		f(CallStats{ID: c.id, Agent: c.agent, CallerRx: rx, CallerTx: tx, AgentRx: c.agentRx, AgentTx: c.agentTx})
+	}
+	_ = c.caller.Close()
+}
+
+func newCallID() string {
+	return strconv.FormatUint(rand.Uint64(), 36) + strconv.FormatUint(rand.Uint64(), 36) + "@taxline"
+}

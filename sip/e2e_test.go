@@ -1,0 +1,265 @@
+package sip_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/taxline/taxline/config"
+	"github.com/taxline/taxline/interaction"
+	"github.com/taxline/taxline/queue"
+	"github.com/taxline/taxline/sip"
+	"github.com/taxline/taxline/sip/media"
+	"github.com/taxline/taxline/sip/siptest"
+	"github.com/taxline/taxline/storage"
+)
+
+// desk is a running taxline without HTTP: store, router and SIP gateway on
+// loopback with short timers.
+type desk struct {
+	cfg    *config.Config
+	db     *storage.DB
+	router *queue.Router
+	gw     *sip.Gateway
+	stats  chan sip.CallStats
+	target string // the gateway's host:port
+}
+
+const testYAML = `
+server:
+  sip: 127.0.0.1:0
+  timezone: Asia/Shanghai
+calendar:
+  files: ["embedded:2026"]
+hours:
+  open:
+    always: true
+  never:   # open one minute a week, on a Monday just after midnight
+    weekly:
+      - days: [mon]
+        from: "00:00"
+        to: "00:01"
+queues:
+  - name: etax
+    channels: [phone]
+    hours: %s
+    chat_hours: open
+    wrapup: 1s
+    announce_interval: 30s
+agents:
+  - {id: "1001", name: 坐席一, password: demo-1001, queues: [etax], skills: {etax: 5}}
+phone:
+  ring_timeout: 3s
+  autopause_after: 0
+sip:
+  rtp_ports: %d-%d
+  trunks:
+    - name: "12366"
+      sources: [127.0.0.1/32]
+      routes: {"*": etax}
+      transfer: sip:12366@127.0.0.1:5090
+  survey_timeout: 5s
+  voicemail_max: 3s
+  prompts:
+    welcome: %[4]s
+    survey: %[4]s
+    closing: %[4]s
+    after_hours: %[4]s
+`
+
+func startDesk(t *testing.T, hours string) *desk {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end test with SIPp and baresip; skipped with -short")
+	}
+	siptest.Need(t, "sipp", "baresip", "sox")
+	dir := t.TempDir()
+	short := filepath.Join(dir, "short.wav")
+	siptest.Tone(t, short, 0.3, 660)
+	rtp := siptest.FreePort(t, true)
+	rtp -= rtp % 1000
+	rtp = max(rtp, 20000)
+	cfg, err := config.Parse(filepath.Join(dir, "taxline.yaml"), fmt.Appendf(nil, testYAML, hours, rtp, rtp+999, short))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	db, err := storage.Open(filepath.Join(dir, "data"), storage.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := queue.NewRouter(cfg, queue.Options{Events: db, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := sip.NewGateway(cfg, r, db, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &desk{cfg: cfg, db: db, router: r, gw: gw, stats: make(chan sip.CallStats, 16), target: gw.Addr().String()}
+	gw.CallEnded = func(s sip.CallStats) { d.stats <- s }
+	ctx, cancel := context.WithCancel(context.Background())
+	routerDone, gwDone := make(chan error, 1), make(chan error, 1)
+	go func() { routerDone <- r.Run(ctx) }()
+	go func() { gwDone <- gw.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-gwDone; err != nil {
+			t.Errorf("gateway: %v", err)
+		}
+		<-routerDone
+		if err := db.Close(); err != nil {
+			t.Errorf("store: %v", err)
+		}
+	})
+	return d
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// agent starts baresip as agent 1001 and waits until the router has it
+// available through the registrar.
+func (d *desk) agent(t *testing.T) *siptest.Baresip {
+	t.Helper()
+	tone := filepath.Join(t.TempDir(), "tone.wav")
+	siptest.Tone(t, tone, 60, 440)
+	b := siptest.StartBaresip(t, siptest.BaresipConfig{Agent: "1001", Password: "demo-1001", Registrar: d.target, Tone: tone})
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("baresip output:\n%s", b.Output())
+		}
+	})
+	waitFor(t, 10*time.Second, "agent 1001 registered and available", func() bool {
+		v, err := d.router.Agent(context.Background(), "1001")
+		return err == nil && v.Voice && v.State == queue.AgentAvailable
+	})
+	return b
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond) // polling with a deadline
+	}
+}
+
+// ended waits for the one phone interaction to end and returns it.
+func (d *desk) ended(t *testing.T, ch interaction.Channel) interaction.Record {
+	t.Helper()
+	var rec interaction.Record
+	waitFor(t, 30*time.Second, "the interaction to end", func() bool {
+		_ = d.db.Sync(context.Background())
+		rs, err := d.db.List(storage.Filter{Channel: ch})
+		if err != nil || len(rs) == 0 {
+			return false
+		}
+		rec = rs[len(rs)-1]
+		return rec.State == interaction.StateEnded || rec.State == interaction.StateOpen
+	})
+	return rec
+}
+
+func (d *desk) callStats(t *testing.T) sip.CallStats {
+	t.Helper()
+	select {
+	case s := <-d.stats:
+		return s
+	case <-time.After(30 * time.Second):
+		t.Fatal("no call ended")
+	}
+	return sip.CallStats{}
+}
+
+func (d *desk) readWAV(t *testing.T, name string) media.WAVInfo {
+	t.Helper()
+	f, err := d.db.Blobs().Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := media.ReadWAV(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+func sipp(t *testing.T, d *desk, scenario string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	sf, err := filepath.Abs(filepath.Join("..", "testdata", "sipp", scenario))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := siptest.RunSIPp(ctx, t, d.target, append([]string{"-sf", sf, "-s", "12366"}, args...)...)
+	if res.Err != nil {
+		t.Fatalf("sipp %s: %v\n%s", scenario, res.Err, res.Output)
+	}
+}
+
+// TestE2ECallAnswered: SIPp calls in from the trunk, baresip answers as
+// agent 1001, they talk, the caller hangs up.
+func TestE2ECallAnswered(t *testing.T) {
+	d := startDesk(t, "open")
+	d.agent(t)
+	start := time.Now()
+	sipp(t, d, "caller.xml", "-d", "8000")
+	st := d.callStats(t)
+	rec := d.ended(t, interaction.Phone)
+	t.Logf("call took %v; record %+v; rtp %+v", time.Since(start), rec, st)
+
+	if rec.Agent != "1001" || rec.OfferedAt.IsZero() || rec.AnsweredAt.IsZero() || rec.EndedAt.IsZero() {
+		t.Fatalf("record: agent %q offered %v answered %v ended %v", rec.Agent, rec.OfferedAt, rec.AnsweredAt, rec.EndedAt)
+	}
+	if rec.Reason != interaction.ReasonCompleted {
+		t.Errorf("reason %v, want completed", rec.Reason)
+	}
+	// RTP both ways on both legs: the caller's pcap to the agent, the
+	// agent's tone to the caller.
+	if st.CallerRx < 100 || st.CallerTx < 100 || st.AgentRx < 100 || st.AgentTx < 100 {
+		t.Errorf("RTP packet counts %+v: want ≥ 100 each way on each leg", st)
+	}
+	if rec.Recording == "" {
+		t.Fatal("no recording linked")
+	}
+	info := d.readWAV(t, rec.Recording)
+	got := time.Duration(len(info.Samples)/info.Channels) * time.Second / 8000
+	want := rec.EndedAt.Sub(rec.AnsweredAt)
+	if info.Channels != 2 || got < want-500*time.Millisecond || got > want+500*time.Millisecond {
+		t.Errorf("recording: %d channels, %v long; call connected %v", info.Channels, got, want)
+	}
+	var caller, agent bool
+	for i := 0; i+1 < len(info.Samples); i += 2 {
+		caller = caller || info.Samples[i] > 1000 || info.Samples[i] < -1000
+		agent = agent || info.Samples[i+1] > 1000 || info.Samples[i+1] < -1000
+	}
+	if !caller || !agent {
+		t.Errorf("recording has caller audio %v, agent audio %v", caller, agent)
+	}
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(m.Run())
+}
