@@ -55,7 +55,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, &Error{Problems: []Problem{yamlProblem(name, err)}}
 	}
 	var c Config
-	if err := yaml.UnmarshalWithOptions(data, &c, yaml.Strict()); err != nil {
+	if err := decodeStrict(data, &c); err != nil {
 		p := yamlProblem(name, err)
 		if p.Line == 0 {
 			p.Line = lineOfValueIn(file, err.Error())
@@ -79,6 +79,19 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, &Error{Problems: out}
 	}
 	return &c, nil
+}
+
+// decodeStrict decodes data into v, refusing unknown keys. The YAML
+// decoder has been seen to panic on some malformed input (an empty tag,
+// found by FuzzParse); a bad file must be refused, never crash the process
+// that is reloading it, so a panic becomes an error.
+func decodeStrict(data []byte, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the YAML decoder failed on this file (%v)", r)
+		}
+	}()
+	return yaml.UnmarshalWithOptions(data, v, yaml.Strict())
 }
 
 // yamlProblem turns a decoder error into a Problem with its line.
@@ -171,7 +184,7 @@ func (c *Config) loadCalendars() error {
 			return err
 		}
 		var cf CalendarFile
-		if err := yaml.UnmarshalWithOptions(data, &cf, yaml.Strict()); err != nil {
+		if err := decodeStrict(data, &cf); err != nil {
 			p := yamlProblem(f, err)
 			return fmt.Errorf("%s:%d: %s", p.File, p.Line, p.Msg)
 		}
