@@ -501,7 +501,7 @@ func CheckAgentPassword(cfg *config.Config, agent, password string) bool {
 	return subtleEq(h1[:], h2[:]) && known
 }
 
-// Describe renders a principal for logs without secrets.
+// String renders a principal for logs, without secrets.
 func (p Principal) String() string { return fmt.Sprintf("%s(%s)", p.Name, p.Role) }
 
 // ensure prometheus is linked for Metrics.

@@ -142,11 +142,11 @@ func TestAgentSeesOnlyOwnAndReadsAreAudited(t *testing.T) {
 	f := newFixture(t)
 	chat, call := f.seed(t)
 
-	status, body := f.do(t, "POST", "/api/v1/login", "", map[string]string{"agent": "1001", "password": "wrong"})
+	status, _ := f.do(t, "POST", "/api/v1/login", "", map[string]string{"agent": "1001", "password": "wrong"})
 	if status != 401 {
 		t.Fatalf("wrong password login: %d", status)
 	}
-	status, body = f.do(t, "POST", "/api/v1/login", "", map[string]string{"agent": "1001", "password": "demo-1001"})
+	status, body := f.do(t, "POST", "/api/v1/login", "", map[string]string{"agent": "1001", "password": "demo-1001"})
 	if status != 200 {
 		t.Fatalf("login: %d %s", status, body)
 	}

@@ -142,8 +142,13 @@ func TestServe(t *testing.T) {
 	os.WriteFile(cfgPath, []byte("queues: [\n"), 0o600)
 	cmd.Process.Signal(syscall.SIGHUP)
 	waitFor(regexp.MustCompile(`config refused; keeping the running one`))
-	if resp, err := http.Get("http://" + addr + "/healthz"); err != nil || resp.StatusCode != 200 {
+	resp, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
 		t.Fatalf("after a refused reload: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("after a refused reload: status %d", resp.StatusCode)
 	}
 	os.WriteFile(cfgPath, configs.Demo, 0o600)
 	cmd.Process.Signal(syscall.SIGHUP)

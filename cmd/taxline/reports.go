@@ -61,7 +61,11 @@ func report(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "taxline: %v (is taxline serve running? use GET /api/v1/reports/monthly)\n", err)
 		return 1
 	}
-	defer db.Close()
+	defer func() {
+		if err := db.Close(); err != nil {
+			fmt.Fprintf(stderr, "taxline: %v\n", err)
+		}
+	}()
 	rep, err := monthlyReport(cfg, db, *month)
 	if err != nil {
 		fmt.Fprintf(stderr, "taxline: %v\n", err)

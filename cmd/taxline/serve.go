@@ -79,7 +79,7 @@ func runServer(cfg *config.Config, path string, o overrides, log *slog.Logger) e
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer db.Close() //nolint:errcheck // the clean path below closes it and checks; this is for early returns
 	for _, r := range db.Recovered() {
 		log.Warn("closed interaction left live by the last run", "id", r.ID, "channel", r.Channel, "reason", "system_restart")
 	}
@@ -158,7 +158,9 @@ func runServer(cfg *config.Config, path string, o overrides, log *slog.Logger) e
 		}
 	}
 	stop()
-	<-routerDone
+	if err := <-routerDone; err != nil {
+		log.Warn("router stopped with error", "err", err)
+	}
 	if err := db.Close(); err != nil {
 		return err
 	}
