@@ -2,6 +2,8 @@ package storage
 
 import (
 	"context"
+	"errors"
+	"path/filepath"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -80,4 +82,15 @@ func PretendCommitSince(db *DB, t time.Time) {
 		return
 	}
 	db.commitStart.Store(t.UnixNano())
+}
+
+// MarkUnclean clears the clean flag of the closed store in dir, as a crash
+// would leave it.
+func MarkUnclean(dir string) error {
+	b, err := bolt.Open(filepath.Join(dir, DBFile), 0o600, nil)
+	if err != nil {
+		return err
+	}
+	err = b.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Delete(keyClean) })
+	return errors.Join(err, b.Close())
 }
