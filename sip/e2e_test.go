@@ -66,7 +66,7 @@ sip:
       routes: {"*": etax}
       transfer: sip:12366@127.0.0.1:5090
   survey_timeout: 5s
-  voicemail_max: 3s
+  voicemail_max: 10s
   prompts:
     welcome: %[4]s
     survey: %[4]s
@@ -257,6 +257,109 @@ func TestE2ECallAnswered(t *testing.T) {
 	}
 	if !caller || !agent {
 		t.Errorf("recording has caller audio %v, agent audio %v", caller, agent)
+	}
+}
+
+// TestE2EAbandonQueued: nobody is logged in, the caller waits in the
+// queue (hold music) and hangs up: an abandon with its wait time.
+func TestE2EAbandonQueued(t *testing.T) {
+	d := startDesk(t, "open")
+	sipp(t, d, "caller.xml", "-d", "2500")
+	st := d.callStats(t)
+	rec := d.ended(t, interaction.Phone)
+	if rec.Reason != interaction.ReasonAbandoned || !rec.AnsweredAt.IsZero() || rec.Agent != "" {
+		t.Fatalf("record: reason %v answered %v agent %q", rec.Reason, rec.AnsweredAt, rec.Agent)
+	}
+	if w := rec.Wait(); w < 1500*time.Millisecond || w > 5*time.Second {
+		t.Errorf("wait %v, want about 2.2 s (2.5 s less the welcome prompt)", w)
+	}
+	evs, err := d.db.Events(rec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := evs[len(evs)-1]
+	if last.Type != interaction.Ended || last.Data["wait_ms"] == "" {
+		t.Errorf("last event %+v, want ended with wait_ms", last)
+	}
+	// The caller heard hold music while queued.
+	if st.CallerTx < 50 {
+		t.Errorf("caller got %d RTP packets while queued", st.CallerTx)
+	}
+}
+
+// TestE2EAfterHours: outside service hours the caller hears the
+// after-hours prompt and leaves a message; it becomes a message ticket
+// with the M3 deadlines and the recording.
+func TestE2EAfterHours(t *testing.T) {
+	d := startDesk(t, "never")
+	sipp(t, d, "caller.xml", "-d", "3000")
+	d.callStats(t)
+	call := d.ended(t, interaction.Phone)
+	if call.Reason != interaction.ReasonAfterHours {
+		t.Fatalf("call reason %v, want after_hours", call.Reason)
+	}
+	ticket := d.ended(t, interaction.Message)
+	if ticket.State != interaction.StateOpen || ticket.Parent != call.ID {
+		t.Fatalf("ticket state %v parent %q (call %q)", ticket.State, ticket.Parent, call.ID)
+	}
+	if ticket.AckBy.IsZero() || ticket.AnswerBy.IsZero() || !ticket.AnswerBy.After(ticket.AckBy) {
+		t.Fatalf("ticket deadlines ack %v answer %v", ticket.AckBy, ticket.AnswerBy)
+	}
+	if ticket.Recording == "" {
+		t.Fatal("ticket has no recording")
+	}
+	info := d.readWAV(t, ticket.Recording)
+	got := time.Duration(len(info.Samples)/info.Channels) * time.Second / 8000
+	if got < time.Second || got > 4*time.Second {
+		t.Errorf("voice message is %v long", got)
+	}
+	var loud bool
+	for _, s := range info.Samples {
+		loud = loud || s > 1000 || s < -1000
+	}
+	if !loud {
+		t.Error("voice message is silent")
+	}
+}
+
+// TestE2ESurvey: the agent hangs up first; the caller hears the survey
+// prompt, presses 4 (RFC 4733) and the score is stored.
+func TestE2ESurvey(t *testing.T) {
+	d := startDesk(t, "open")
+	b := d.agent(t)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sipp(t, d, "survey.xml", "-d", "4000")
+	}()
+	waitFor(t, 10*time.Second, "the agent to be busy on the call", func() bool {
+		v, err := d.router.Agent(context.Background(), "1001")
+		return err == nil && v.State == queue.AgentBusy
+	})
+	if _, err := b.Command("hangup", ""); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	d.callStats(t)
+	rec := d.ended(t, interaction.Phone)
+	waitFor(t, 5*time.Second, "the survey score", func() bool {
+		_ = d.db.Sync(context.Background())
+		r, err := d.db.Interaction(rec.ID)
+		rec = r
+		return err == nil && r.Score != 0
+	})
+	if rec.Score != 4 || rec.Agent != "1001" || rec.Reason != interaction.ReasonCompleted {
+		t.Fatalf("score %d agent %q reason %v", rec.Score, rec.Agent, rec.Reason)
+	}
+}
+
+// TestE2EUnknownSource: a call from an address no trunk lists gets 403.
+func TestE2EUnknownSource(t *testing.T) {
+	d := startDesk(t, "open")
+	sipp(t, d, "refused.xml", "-i", "127.0.0.2")
+	rs, err := d.db.List(storage.Filter{})
+	if err != nil || len(rs) != 0 {
+		t.Fatalf("refused call left %d interactions (%v)", len(rs), err)
 	}
 }
 

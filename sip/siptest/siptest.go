@@ -90,7 +90,7 @@ type SIPp struct {
 func RunSIPp(ctx context.Context, t testing.TB, target string, args ...string) SIPp {
 	t.Helper()
 	dir := t.TempDir()
-	all := []string{target, "-i", "127.0.0.1", "-nostdin", "-trace_err", "-trace_msg",
+	all := []string{target, "-nostdin", "-trace_err", "-trace_msg",
 		"-message_file", filepath.Join(dir, "msg.log"), "-error_file", filepath.Join(dir, "err.log")}
 	has := func(f string) bool {
 		for _, a := range args {
@@ -99,6 +99,9 @@ func RunSIPp(ctx context.Context, t testing.TB, target string, args ...string) S
 			}
 		}
 		return false
+	}
+	if !has("-i") {
+		all = append(all, "-i", "127.0.0.1")
 	}
 	if !has("-m") {
 		all = append(all, "-m", "1")
