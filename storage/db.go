@@ -82,6 +82,8 @@ type DB struct {
 	// commitStart is the wall-clock Unix nanoseconds at which the running
 	// commit began, 0 when the writer is idle; Healthy reports a stall.
 	commitStart atomic.Int64
+	// lost counts emitted events whose commit failed, so Sync can say so.
+	lost atomic.Uint64
 }
 
 // stallLimit is how long one commit may run before Healthy reports it: a
@@ -288,10 +290,17 @@ func (db *DB) appendSeq(ctx context.Context, evs ...interaction.Event) ([]uint64
 }
 
 // Sync returns once every event emitted or appended before the call is
-// durable.
+// durable. If an emitted event could not be written meanwhile (the commit
+// failed; the error is logged), Sync returns an error.
 func (db *DB) Sync(ctx context.Context) error {
-	_, err := db.wait(ctx, &request{done: make(chan result, 1)})
-	return err
+	before := db.lost.Load()
+	if _, err := db.wait(ctx, &request{done: make(chan result, 1)}); err != nil {
+		return err
+	}
+	if n := db.lost.Load() - before; n > 0 {
+		return fmt.Errorf("storage: %d emitted events could not be written: %w", n, db.Healthy())
+	}
+	return nil
 }
 
 func (db *DB) wait(ctx context.Context, r *request) ([]uint64, error) {
@@ -380,6 +389,7 @@ func (db *DB) commitAndAck(batch []*request) {
 				dropped += len(r.evs)
 			}
 		}
+		db.lost.Add(uint64(dropped))
 		db.log.Error("storage: commit failed", "err", err, "requests", len(batch), "emitted_events_lost", dropped)
 	}
 	for i, r := range batch {

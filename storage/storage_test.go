@@ -547,6 +547,14 @@ func TestBadEventDoesNotSinkOthers(t *testing.T) {
 	if err := db.Sync(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
+	// An emitted event that cannot be written makes the next Sync fail.
+	db.Emit(interaction.Event{Type: interaction.ChatMessage, At: t0, ID: bad})
+	if err := db.Sync(ctx(t)); err == nil {
+		t.Error("Sync = nil after an emitted event was lost")
+	}
+	if err := db.Sync(ctx(t)); err != nil {
+		t.Errorf("next Sync = %v", err)
+	}
 	if evs, _ := db.Events(good); len(evs) != 10 {
 		t.Errorf("good events stored: %d, want 10", len(evs))
 	}
