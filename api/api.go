@@ -28,9 +28,9 @@ import (
 
 // Store is what the API reads from the event store.
 type Store interface {
+	Lister
 	Interaction(id interaction.ID) (interaction.Record, error)
 	Events(id interaction.ID) ([]interaction.Event, error)
-	List(f storage.Filter) ([]interaction.Record, error)
 	Append(ctx context.Context, evs ...interaction.Event) error
 	Blobs() storage.Blobs
 	Healthy() error
@@ -74,6 +74,7 @@ func New(cfg *config.Config, store Store, router Router, metrics *Metrics, log *
 	s.mux.HandleFunc("POST /api/v1/interactions/{id}/transfer", s.auth(s.transfer))
 	s.mux.HandleFunc("GET /api/v1/recordings/{id}", s.auth(s.getRecording))
 	s.mux.HandleFunc("GET /api/v1/queues", s.auth(s.queues))
+	s.mux.HandleFunc("GET /api/v1/reports/monthly", s.auth(s.monthly))
 	s.mux.HandleFunc("POST /api/v1/tickets/{id}/ack", s.auth(s.ackTicket))
 	s.mux.HandleFunc("POST /api/v1/tickets/{id}/answer", s.auth(s.answerTicket))
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {

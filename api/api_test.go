@@ -225,3 +225,30 @@ func TestHealthzAndMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestMonthlyReport(t *testing.T) {
+	f := newFixture(t)
+	f.seed(t)
+	status, body := f.do(t, "GET", "/api/v1/reports/monthly?month=2026-03", "demo-supervisor-token", nil)
+	if status != 200 {
+		t.Fatalf("report: %d %s", status, body)
+	}
+	var rep struct {
+		Month               string `json:"month"`
+		OnlineConsultations int    `json:"online_consultations"`
+		PhoneConsultations  int    `json:"phone_consultations"`
+	}
+	if err := json.Unmarshal(body, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Month != "2026-03" || rep.OnlineConsultations != 1 || rep.PhoneConsultations != 1 {
+		t.Errorf("report = %+v, want one chat and one call in 2026-03", rep)
+	}
+	status, body = f.do(t, "GET", "/api/v1/reports/monthly?month=2026-03&format=csv", "demo-auditor-token", nil)
+	if status != 200 || !strings.Contains(string(body), "电话") {
+		t.Errorf("csv: %d %q", status, body)
+	}
+	if status, _ := f.do(t, "GET", "/api/v1/reports/monthly?month=March", "demo-admin-token", nil); status != 400 {
+		t.Errorf("bad month: %d", status)
+	}
+}

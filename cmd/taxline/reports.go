@@ -8,32 +8,10 @@ import (
 	"os"
 	"time"
 
-	"github.com/taxline/taxline/config"
-	"github.com/taxline/taxline/interaction"
+	"github.com/taxline/taxline/api"
 	"github.com/taxline/taxline/sla"
 	"github.com/taxline/taxline/storage"
 )
-
-// monthlyReport computes the Art. 17 report for month from the store.
-func monthlyReport(cfg *config.Config, db interface {
-	List(storage.Filter) ([]interaction.Record, error)
-}, month string) (sla.Report, error) {
-	cal, err := sla.CalendarFromConfig(cfg)
-	if err != nil {
-		return sla.Report{}, err
-	}
-	m, err := time.ParseInLocation("2006-01", month, cal.Location())
-	if err != nil {
-		return sla.Report{}, fmt.Errorf("month must be YYYY-MM, not %q", month)
-	}
-	// Tickets created near the month's end are answered in the next; read
-	// a margin on both sides and let sla.Monthly pick the month's records.
-	recs, err := db.List(storage.Filter{From: m.AddDate(0, -1, 0), To: m.AddDate(0, 2, 0), Limit: 1 << 30})
-	if err != nil {
-		return sla.Report{}, err
-	}
-	return sla.Monthly(m, recs, sla.DefinitionsFromConfig(cfg), cal), nil
-}
 
 func report(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "monthly" {
@@ -66,7 +44,7 @@ func report(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "taxline: %v\n", err)
 		}
 	}()
-	rep, err := monthlyReport(cfg, db, *month)
+	rep, err := api.MonthlyReport(cfg, db, *month)
 	if err != nil {
 		fmt.Fprintf(stderr, "taxline: %v\n", err)
 		return 1
