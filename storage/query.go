@@ -9,6 +9,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/taxline/taxline/interaction"
 )
@@ -34,7 +35,7 @@ const scanChunk = 1000
 // view runs fn in a read transaction; after Close it returns ErrClosed.
 func (db *DB) view(fn func(*bolt.Tx) error) error {
 	err := db.bolt.View(fn)
-	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
 		return ErrClosed
 	}
 	return err

@@ -290,7 +290,7 @@ func (db *DB) Export(w io.Writer) error {
 		sum := sha256.Sum256(data)
 		h := hex.EncodeToString(sum[:])
 		fmt.Fprintf(bw, `{"kind":%q,"sha256":%q,"data":`, kind, h)
-		bw.Write(data)
+		_, _ = bw.Write(data) // bufio errors are sticky: the next write reports them
 		if _, err := bw.WriteString("}\n"); err != nil {
 			return err
 		}
