@@ -38,12 +38,6 @@ func (o overrides) apply(c *config.Config) {
 	}
 }
 
-// gateway is a channel gateway the serve command runs beside the router.
-type gateway interface {
-	Run(ctx context.Context) error
-	Reload(cfg *config.Config)
-}
-
 func serve(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -85,7 +79,8 @@ func runServer(cfg *config.Config, path string, o overrides, log *slog.Logger) e
 	}
 
 	metrics := api.NewMetrics()
-	router, err := queue.NewRouter(cfg, queue.Options{Events: api.Tee{db, metrics.Sink()}, Logger: log})
+	obs := &observers{}
+	router, err := queue.NewRouter(cfg, queue.Options{Events: api.Tee{db, metrics.Sink()}, Observer: obs, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -102,7 +97,7 @@ func runServer(cfg *config.Config, path string, o overrides, log *slog.Logger) e
 	}
 
 	srv := api.New(cfg, db, router, metrics, log)
-	gateways, err := mountGateways(cfg, srv, router, db, log)
+	gateways, err := mountGateways(cfg, srv, router, obs, db, log)
 	if err != nil {
 		return err
 	}
@@ -121,7 +116,13 @@ func runServer(cfg *config.Config, path string, o overrides, log *slog.Logger) e
 	for _, g := range gateways {
 		go func() { gwDone <- g.Run(gwCtx) }()
 	}
-	log.Info("taxline serving", "http", ln.Addr().String(), "sip", cfg.Server.SIP, "data", cfg.Server.Data,
+	sipAddr := cfg.Server.SIP
+	for _, g := range gateways {
+		if sg, ok := g.(sipGateway); ok {
+			sipAddr = sg.Addr().String()
+		}
+	}
+	log.Info("taxline serving", "http", ln.Addr().String(), "sip", sipAddr, "data", cfg.Server.Data,
 		"config", cfg.Path, "agents", len(cfg.Agents), "queues", len(cfg.Queues))
 
 	sigs := make(chan os.Signal, 4)
@@ -192,7 +193,9 @@ func reload(ctx context.Context, path string, o overrides, router *queue.Router,
 	}
 	srv.Reload(cfg)
 	for _, g := range gateways {
-		g.Reload(cfg)
+		if err := g.Reload(cfg); err != nil {
+			log.Error("gateway kept its running config", "gateway", g.Name(), "err", err)
+		}
 	}
 	log.Info("config reloaded", "config", cfg.Path)
 }

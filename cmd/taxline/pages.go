@@ -1,0 +1,6 @@
+package main
+
+import "github.com/taxline/taxline/api"
+
+// mountPages mounts the web pages.
+func mountPages(srv *api.Server) {}
