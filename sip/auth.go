@@ -549,15 +549,40 @@ func digestCheck(n *nonceMaker, c credentials, method, realm string, secret secr
 }
 
 // challenges returns the WWW-Authenticate values for a 401: SHA-256 first,
-// then MD5 (RFC 8760 §2.4: the client uses the first it supports).
-func challenges(realm, nonce string, stale bool) [2]string {
-	var out [2]string
-	for i, a := range [...]algorithm{algSHA256, algMD5} {
+// then MD5 (RFC 8760 §2.4: the client uses the first it supports), or MD5
+// alone when md5Only.
+func challenges(realm, nonce string, stale, md5Only bool) []string {
+	algs := []algorithm{algSHA256, algMD5}
+	if md5Only {
+		algs = algs[1:]
+	}
+	out := make([]string, 0, len(algs))
+	for _, a := range algs {
 		s := `Digest realm=` + quoteString(realm) + `, nonce="` + nonce + `", algorithm=` + a.String() + `, qop="auth"`
 		if stale {
 			s += ", stale=true"
 		}
-		out[i] = s
+		out = append(out, s)
 	}
 	return out
+}
+
+// DefaultMD5OnlyUserAgents are User-Agent prefixes of clients that give up
+// on a challenge whose first algorithm they do not know, instead of moving
+// on to the next one as RFC 8760 §2.4 asks. Both were seen failing here:
+// baresip 1.0 (libre: "Register: Function not implemented") and SIPp 3.6
+// ("authentication must use MD5 or AKAv1-MD5"). They get the MD5 challenge
+// alone. This is no downgrade an attacker can force on someone else: the
+// choice follows the requesting client's own header, and a man in the
+// middle could strip the SHA-256 challenge anyway.
+var DefaultMD5OnlyUserAgents = []string{"baresip v0.", "baresip v1.", "SIPp"}
+
+// md5Only reports whether userAgent starts with one of prefixes.
+func md5Only(userAgent string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(userAgent, p) {
+			return true
+		}
+	}
+	return false
 }

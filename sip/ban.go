@@ -13,6 +13,11 @@ import (
 // a token bucket on REGISTERs per source IP, and a ban for a source whose
 // authentication failures within a window reach a limit. Configured trunk
 // sources are exempt from both (the caller checks that before asking).
+//
+// A source IP that has live, authenticated bindings is an office behind
+// NAT, not a scanner: there failures are counted and banned per (IP, user),
+// so one phone with a wrong password does not cut off its neighbours (seen
+// with baresip, which retries a wrong password at once, again and again).
 
 // Defaults for the per-source REGISTER token bucket. A phone registers about
 // once a minute, two requests each time (challenge and answer); an office
@@ -42,7 +47,7 @@ const (
 // bans.
 type guard struct {
 	mu      sync.Mutex // guards sources and the settings below
-	sources map[netip.Addr]*source
+	sources map[sourceKey]*source
 
 	limit         rate.Limit
 	burst         int
@@ -51,7 +56,14 @@ type guard struct {
 	banTime       time.Duration
 }
 
-// source is one IP's state.
+// sourceKey names a source: an IP, or an IP and a user for the per-user
+// bans of IPs with live bindings.
+type sourceKey struct {
+	ip   netip.Addr
+	user string
+}
+
+// source is one source's state.
 type source struct {
 	limiter     *rate.Limiter
 	failures    int
@@ -61,7 +73,7 @@ type source struct {
 }
 
 func newGuard() *guard {
-	return &guard{sources: make(map[netip.Addr]*source), limit: DefaultRegisterRate, burst: DefaultRegisterBurst}
+	return &guard{sources: make(map[sourceKey]*source), limit: DefaultRegisterRate, burst: DefaultRegisterBurst}
 }
 
 // configure sets the failure and ban policy; existing bans keep their end.
@@ -83,9 +95,9 @@ func (g *guard) setRate(limit rate.Limit, burst int) {
 	}
 }
 
-// get returns ip's state, creating it; nil when the table is full.
-func (g *guard) getLocked(ip netip.Addr, now time.Time) *source {
-	s := g.sources[ip]
+// getLocked returns k's state, creating it; nil when the table is full.
+func (g *guard) getLocked(k sourceKey, now time.Time) *source {
+	s := g.sources[k]
 	if s != nil {
 		return s
 	}
@@ -96,7 +108,7 @@ func (g *guard) getLocked(ip netip.Addr, now time.Time) *source {
 		}
 	}
 	s = &source{limiter: rate.NewLimiter(g.limit, g.burst)}
-	g.sources[ip] = s
+	g.sources[k] = s
 	return s
 }
 
@@ -104,7 +116,7 @@ func (g *guard) getLocked(ip netip.Addr, now time.Time) *source {
 func (g *guard) admit(ip netip.Addr, now time.Time) admission {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	s := g.getLocked(ip, now)
+	s := g.getLocked(sourceKey{ip: ip}, now)
 	if s == nil {
 		return admitOK
 	}
@@ -118,20 +130,21 @@ func (g *guard) admit(ip netip.Addr, now time.Time) admission {
 	return admitOK
 }
 
-// banned reports whether ip is banned at now.
-func (g *guard) banned(ip netip.Addr, now time.Time) bool {
+// banned reports whether ip (user "") or user at ip is banned at now.
+func (g *guard) banned(ip netip.Addr, user string, now time.Time) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	s := g.sources[ip]
+	s := g.sources[sourceKey{ip, user}]
 	return s != nil && now.Before(s.bannedUntil)
 }
 
-// fail counts one authentication failure from ip. It returns the ban's end
-// when this failure started a ban, or the zero time.
-func (g *guard) fail(ip netip.Addr, now time.Time) (until time.Time, failures int) {
+// fail counts one authentication failure from ip, against user there when
+// user is not "". It returns the ban's end when this failure started a
+// ban, or the zero time.
+func (g *guard) fail(ip netip.Addr, user string, now time.Time) (until time.Time, failures int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	s := g.getLocked(ip, now)
+	s := g.getLocked(sourceKey{ip, user}, now)
 	if s == nil || g.failureLimit <= 0 {
 		return time.Time{}, 0
 	}
@@ -157,7 +170,7 @@ func (g *guard) sweep(now time.Time) {
 }
 
 func (g *guard) sweepLocked(now time.Time) {
-	for ip, s := range g.sources {
+	for k, s := range g.sources {
 		if now.Before(s.bannedUntil) {
 			continue
 		}
@@ -167,7 +180,7 @@ func (g *guard) sweepLocked(now time.Time) {
 		if s.limiter.TokensAt(now) < float64(g.burst) {
 			continue
 		}
-		delete(g.sources, ip)
+		delete(g.sources, k)
 	}
 }
 

@@ -82,6 +82,8 @@ type Registrar struct {
 	keepAliveFailures int
 	keepAliveTimeout  time.Duration
 	tick              time.Duration
+	// probeRounds counts finished keep-alive rounds, for tests.
+	probeRounds atomic.Int64
 
 	mu       sync.Mutex // guards bindings and dirty
 	bindings map[string][]*binding
@@ -92,7 +94,8 @@ type Registrar struct {
 // binding is a Binding with the registrar's bookkeeping.
 type binding struct {
 	Binding
-	key        string // the Contact URI as text, the binding's identity
+	key        string     // the Contact URI as text, the binding's identity
+	ip         netip.Addr // Source's address
 	callID     string
 	cseq       uint32
 	registered time.Time
@@ -108,6 +111,7 @@ type settings struct {
 	minExpires    time.Duration
 	maxExpires    time.Duration
 	nonceLifetime time.Duration
+	md5Only       []string // User-Agent prefixes that get the MD5 challenge alone
 }
 
 // NewRegistrar returns a registrar for cfg's agents and registrar settings.
@@ -149,6 +153,7 @@ func (r *Registrar) Reload(cfg *config.Config) {
 		minExpires:    reg.MinExpires,
 		maxExpires:    reg.MaxExpires,
 		nonceLifetime: reg.NonceLifetime,
+		md5Only:       DefaultMD5OnlyUserAgents,
 	}
 	if s.realm == "" {
 		s.realm = "taxline"
@@ -223,7 +228,7 @@ func (r *Registrar) Banned(src string) bool {
 		}
 		ip = a.Unmap()
 	}
-	return r.guard.banned(ip, r.now())
+	return r.guard.banned(ip, "", r.now())
 }
 
 // ReadFilter is a sipgo transport read filter (sip.WithTransportLayerReadFilter)
@@ -234,7 +239,7 @@ func (r *Registrar) ReadFilter(info gosip.TransportReadProps, data []byte) ([]by
 	if info.RemoteAddr == nil {
 		return data, nil
 	}
-	if ap, err := netip.ParseAddrPort(info.RemoteAddr.String()); err == nil && r.guard.banned(ap.Addr().Unmap(), r.now()) {
+	if ap, err := netip.ParseAddrPort(info.RemoteAddr.String()); err == nil && r.guard.banned(ap.Addr().Unmap(), "", r.now()) {
 		return nil, nil
 	}
 	return data, nil
@@ -275,25 +280,57 @@ func (r *Registrar) respond(req *gosip.Request, tx gosip.ServerTransaction, code
 
 // challenge sends a 401 with a fresh nonce for ip.
 func (r *Registrar) challenge(req *gosip.Request, tx gosip.ServerTransaction, s *settings, ip netip.Addr, stale bool) {
-	ch := challenges(s.realm, r.nonces.make(r.now(), ip), stale)
-	r.respond(req, tx, gosip.StatusUnauthorized, "Unauthorized",
-		gosip.NewHeader("WWW-Authenticate", ch[0]), gosip.NewHeader("WWW-Authenticate", ch[1]))
+	ua := ""
+	if h := req.GetHeader("User-Agent"); h != nil {
+		ua = h.Value()
+	}
+	ch := challenges(s.realm, r.nonces.make(r.now(), ip), stale, md5Only(ua, s.md5Only))
+	hdrs := make([]gosip.Header, len(ch))
+	for i, c := range ch {
+		hdrs[i] = gosip.NewHeader("WWW-Authenticate", c)
+	}
+	r.respond(req, tx, gosip.StatusUnauthorized, "Unauthorized", hdrs...)
 }
 
 // authFailure writes the security log line and counts the failure against
-// the source; exempt sources are logged but never banned.
-func (r *Registrar) authFailure(s *settings, ip netip.Addr, port, method, user string, reason failReason) {
+// the source; exempt sources are logged but never banned. aor is the user
+// the request was for (the To user of a REGISTER), "" if none: at an IP
+// with live bindings failures count per (IP, aor).
+func (r *Registrar) authFailure(s *settings, ip netip.Addr, port, method, user, aor string, reason failReason) {
 	if len(user) > maxLoggedUser {
 		user = user[:maxLoggedUser]
+	}
+	if len(aor) > maxLoggedUser {
+		aor = aor[:maxLoggedUser]
 	}
 	// One line per failure, source first, for fail2ban (docs/SIP-SECURITY.md).
 	r.log.Warn("sip auth failure", "src", ip.String(), "port", port, "method", method, "user", user, "reason", reason.String())
 	if s.exempt(ip) {
 		return
 	}
-	if until, n := r.guard.fail(ip, r.now()); !until.IsZero() {
-		r.log.Warn("sip source banned", "src", ip.String(), "failures", n, "until", until.UTC().Format(time.RFC3339))
+	if aor == "" || !r.hasBindingFrom(ip) {
+		if until, n := r.guard.fail(ip, "", r.now()); !until.IsZero() {
+			r.log.Warn("sip source banned", "src", ip.String(), "failures", n, "until", until.UTC().Format(time.RFC3339))
+		}
+		return
 	}
+	if until, n := r.guard.fail(ip, aor, r.now()); !until.IsZero() {
+		r.log.Warn("sip source banned for one user", "src", ip.String(), "user", aor, "failures", n, "until", until.UTC().Format(time.RFC3339))
+	}
+}
+
+// hasBindingFrom reports whether any live binding came from ip.
+func (r *Registrar) hasBindingFrom(ip netip.Addr) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, bs := range r.bindings {
+		for _, b := range bs {
+			if b.ip == ip {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // credentialsOf returns the Authorization header value meant for realm (a
@@ -344,38 +381,35 @@ func (r *Registrar) HandleRegister(req *gosip.Request, tx gosip.ServerTransactio
 		r.respond(req, tx, gosip.StatusBadRequest, "Bad Request")
 		return
 	}
-	ok, _ = r.authenticate(req, tx, s, ip, src, gosip.REGISTER.String(), func(user string) (secretHashes, bool) {
-		h, ok := s.users[user]
-		return h, ok
-	}, func(user string) bool { return user == to.Address.User })
-	if !ok {
+	aor := to.Address.User
+	if !s.exempt(ip) && r.guard.banned(ip, aor, now) {
+		tx.Terminate() // this user is banned at this office's IP
+		return
+	}
+	if !r.authenticate(req, tx, s, ip, src, aor) {
 		return
 	}
 	r.updateBindings(req, tx, s, to.Address.User, now)
 }
 
-// authenticate runs the digest exchange for req. secretOf looks up the
-// claimed user's secret; allowed says whether an authenticated user may do
-// this (its own AOR). On false it has already answered: a 401 challenge,
-// or 403 when an authenticated user oversteps.
-func (r *Registrar) authenticate(req *gosip.Request, tx gosip.ServerTransaction, s *settings, ip netip.Addr, src, method string,
-	secretOf func(string) (secretHashes, bool), allowed func(string) bool) (bool, string) {
-	_, port, _ := strings.Cut(src, ":")
-	if i := strings.LastIndexByte(src, ':'); i >= 0 {
-		port = src[i+1:]
-	}
+// authenticate runs the digest exchange for a REGISTER for aor. On false
+// it has already answered: a 401 challenge, or 403 when an authenticated
+// user tries to register someone else's AOR.
+func (r *Registrar) authenticate(req *gosip.Request, tx gosip.ServerTransaction, s *settings, ip netip.Addr, src, aor string) bool {
+	const method = "REGISTER"
+	port := src[strings.LastIndexByte(src, ':')+1:]
 	hv := credentialsOf(req, "Authorization", s.realm)
 	if hv == "" {
 		r.challenge(req, tx, s, ip, false)
-		return false, ""
+		return false
 	}
 	c, err := parseCredentials(hv)
 	if err != nil {
-		r.authFailure(s, ip, port, method, "", reasonMalformed)
+		r.authFailure(s, ip, port, method, "", aor, reasonMalformed)
 		r.challenge(req, tx, s, ip, false)
-		return false, ""
+		return false
 	}
-	secret, known := secretOf(c.Username)
+	secret, known := s.users[c.Username]
 	if !known {
 		secret = s.dummy
 	}
@@ -384,26 +418,26 @@ func (r *Registrar) authenticate(req *gosip.Request, tx gosip.ServerTransaction,
 	switch res {
 	case authStale:
 		r.challenge(req, tx, s, ip, true)
-		return false, ""
+		return false
 	case authOK:
 	default:
-		r.authFailure(s, ip, port, method, c.Username, reason)
+		r.authFailure(s, ip, port, method, c.Username, aor, reason)
 		r.challenge(req, tx, s, ip, false)
-		return false, ""
+		return false
 	}
 	nc, _ := strconv.ParseUint(c.NC, 16, 32) // digestCheck checked it
 	_, issued := r.nonces.check(c.Nonce, now, ip, s.nonceLifetime)
 	if !r.nc.advance(c.Nonce, nc, issued.Add(s.nonceLifetime), now) {
-		r.authFailure(s, ip, port, method, c.Username, reasonReplay)
+		r.authFailure(s, ip, port, method, c.Username, aor, reasonReplay)
 		r.challenge(req, tx, s, ip, false)
-		return false, ""
+		return false
 	}
-	if !allowed(c.Username) {
-		r.authFailure(s, ip, port, method, c.Username, reasonAORMismatch)
+	if c.Username != aor {
+		r.authFailure(s, ip, port, method, c.Username, aor, reasonAORMismatch)
 		r.respond(req, tx, gosip.StatusForbidden, "Forbidden")
-		return false, ""
+		return false
 	}
-	return true, c.Username
+	return true
 }
 
 // CheckTrunkAuth checks the digest credentials of a trunk's INVITE against
@@ -426,7 +460,7 @@ func (r *Registrar) CheckTrunkAuth(req *gosip.Request, tx gosip.ServerTransactio
 	port := src[strings.LastIndexByte(src, ':')+1:]
 	c, err := parseCredentials(hv)
 	if err != nil {
-		r.authFailure(s, ip, port, req.Method.String(), "", reasonMalformed)
+		r.authFailure(s, ip, port, req.Method.String(), "", "", reasonMalformed)
 		r.respond(req, tx, gosip.StatusForbidden, "Forbidden")
 		return false
 	}
@@ -443,14 +477,14 @@ func (r *Registrar) CheckTrunkAuth(req *gosip.Request, tx gosip.ServerTransactio
 		return false
 	case authOK:
 	default:
-		r.authFailure(s, ip, port, req.Method.String(), c.Username, reason)
+		r.authFailure(s, ip, port, req.Method.String(), c.Username, "", reason)
 		r.respond(req, tx, gosip.StatusForbidden, "Forbidden")
 		return false
 	}
 	nc, _ := strconv.ParseUint(c.NC, 16, 32)
 	_, issued := r.nonces.check(c.Nonce, now, ip, s.nonceLifetime)
 	if !r.nc.advance(c.Nonce, nc, issued.Add(s.nonceLifetime), now) {
-		r.authFailure(s, ip, port, req.Method.String(), c.Username, reasonReplay)
+		r.authFailure(s, ip, port, req.Method.String(), c.Username, "", reasonReplay)
 		r.respond(req, tx, gosip.StatusForbidden, "Forbidden")
 		return false
 	}
@@ -533,6 +567,7 @@ func (r *Registrar) updateBindings(req *gosip.Request, tx gosip.ServerTransactio
 	callID := req.CallID().Value()
 	cseq := req.CSeq().SeqNo
 	src, transport := req.Source(), req.Transport()
+	srcIP, _ := sourceIP(src)
 
 	r.mu.Lock()
 	before := len(r.bindings[agent])
@@ -564,6 +599,7 @@ func (r *Registrar) updateBindings(req *gosip.Request, tx gosip.ServerTransactio
 				Expires:   now.Add(c.expires),
 			},
 			key:        key,
+			ip:         srcIP,
 			callID:     callID,
 			cseq:       cseq,
 			registered: now,
@@ -648,6 +684,7 @@ func (r *Registrar) Run(ctx context.Context, c *sipgo.Client) error {
 			go func() {
 				defer wg.Done()
 				r.probe(ctx, c)
+				r.probeRounds.Add(1)
 				probed <- struct{}{}
 			}()
 		case <-probed:

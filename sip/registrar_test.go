@@ -680,3 +680,54 @@ func udpAddr(s string) net.Addr {
 	}
 	return a
 }
+
+// TestOfficeIPBansPerUser: at an IP with live phones (an office behind NAT)
+// a phone with a wrong password is banned alone, not its neighbours.
+func TestOfficeIPBansPerUser(t *testing.T) {
+	cfg := testConfig(t)
+	h := newHarness(t, cfg)
+	office := "127.0.0.7"
+	if res := h.login(t, office+":5070", "1001", "demo-1001", "sip:1001@127.0.0.7:5070", 0); res.StatusCode != 200 {
+		t.Fatal(res.Short())
+	}
+	for i := 0; i < cfg.SIP.Registrar.FailureLimit; i++ {
+		res := h.do(t, h.register(office+":5072", "1002", "sip:1002@127.0.0.7:5072", 300))
+		if res == nil {
+			t.Fatalf("attempt %d dropped", i)
+		}
+		req := h.register(office+":5072", "1002", "sip:1002@127.0.0.7:5072", 300)
+		h.do(t, withAuth(req, answer(t, req, res, 0, "1002", "wrong", 1)))
+	}
+	if h.r.Banned(office + ":5072") {
+		t.Fatal("the whole office IP was banned for one phone")
+	}
+	if h.do(t, h.register(office+":5072", "1002", "sip:1002@127.0.0.7:5072", 300)) != nil {
+		t.Fatal("the failing user is not banned at the office IP")
+	}
+	if !strings.Contains(h.logs.String(), `msg="sip source banned for one user" src=127.0.0.7 user=1002`) {
+		t.Errorf("per-user ban not logged:\n%s", h.logs.String())
+	}
+	if res := h.login(t, office+":5074", "1003", "demo-1003", "sip:1003@127.0.0.7:5074", 0); res.StatusCode != 200 {
+		t.Fatalf("a neighbour: %s", res.Short())
+	}
+}
+
+// TestMD5OnlyUserAgents: clients known to give up on a SHA-256-first
+// challenge get MD5 alone; everyone else gets both, SHA-256 first.
+func TestMD5OnlyUserAgents(t *testing.T) {
+	h := newHarness(t, nil)
+	for ua, want := range map[string]int{"": 2, "Yealink SIP-T46S 66.86": 2, "baresip v1.0.0 (x86_64/linux)": 1, "SIPp load": 1} {
+		req := h.register("127.0.0.1:5070", "1001", "sip:1001@127.0.0.1:5070", 300)
+		if ua != "" {
+			req.AppendHeader(gosip.NewHeader("User-Agent", ua))
+		}
+		res := h.do(t, req)
+		chs := res.GetHeaders("WWW-Authenticate")
+		if len(chs) != want {
+			t.Errorf("%q: %d challenges, want %d", ua, len(chs), want)
+		}
+		if want == 1 && !strings.Contains(chs[0].Value(), "algorithm=MD5") {
+			t.Errorf("%q: %s", ua, chs[0].Value())
+		}
+	}
+}
