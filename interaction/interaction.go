@@ -79,8 +79,13 @@ func ParseChannel(s string) (Channel, error) {
 // MarshalText implements encoding.TextMarshaler.
 func (c Channel) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
 
-// UnmarshalText implements encoding.TextUnmarshaler.
+// UnmarshalText implements encoding.TextUnmarshaler. It accepts what
+// MarshalText writes, "unknown" included.
 func (c *Channel) UnmarshalText(b []byte) error {
+	if string(b) == channelNames[ChannelUnknown] {
+		*c = ChannelUnknown
+		return nil
+	}
 	v, err := ParseChannel(string(b))
 	*c = v
 	return err
