@@ -17,6 +17,8 @@ commands:
   report         the monthly report: taxline report monthly -month YYYY-MM
   score          Art. 23 quarterly scoring: taxline score [-standard N] < scores.csv
   fee            Art. 25–27 quarterly fee: taxline fee -contract AMOUNT -complaints N [-failed]
+  export         hand-over export with checksums (D2): taxline export [-data DIR] [-o FILE]
+  purge          retention (S3): taxline purge [-data DIR] [-before YYYY-MM-DD | -all]
 `
 
 func main() {
@@ -39,6 +41,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return score(args[1:], stdin, stdout, stderr)
 	case "fee":
 		return fee(args[1:], stdout, stderr)
+	case "export":
+		return export(args[1:], stdout, stderr)
+	case "purge":
+		return purge(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -160,3 +160,24 @@ func TestServe(t *testing.T) {
 		t.Errorf("exit after SIGTERM: %v", err)
 	}
 }
+
+func TestExportAndPurge(t *testing.T) {
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	if code := run([]string{"export", "-data", dir}, nil, &out, &errb); code != 0 {
+		t.Fatalf("export: exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "manifest") {
+		t.Errorf("export of an empty store has no manifest: %q", out.String())
+	}
+	out.Reset()
+	if code := run([]string{"purge", "-data", dir, "-before", "2020-01-01"}, nil, &out, &errb); code != 0 {
+		t.Fatalf("purge: exit %d: %s", code, errb.String())
+	}
+	if !strings.HasPrefix(out.String(), "purged 0 interactions") {
+		t.Errorf("purge output %q", out.String())
+	}
+	if code := run([]string{"purge", "-data", dir, "-before", "yesterday"}, nil, &out, &errb); code != 2 {
+		t.Errorf("bad -before: exit %d", code)
+	}
+}

@@ -74,9 +74,6 @@ func runServer(cfg *config.Config, path string, o overrides, log *slog.Logger) e
 		return err
 	}
 	defer db.Close() //nolint:errcheck // the clean path below closes it and checks; this is for early returns
-	for _, r := range db.Recovered() {
-		log.Warn("closed interaction left live by the last run", "id", r.ID, "channel", r.Channel, "reason", "system_restart")
-	}
 
 	metrics := api.NewMetrics()
 	obs := &observers{}
