@@ -686,3 +686,90 @@ func TestRequiredSkills(t *testing.T) {
 		}
 	})
 }
+
+func TestQueueLimitsAndEmptyRules(t *testing.T) {
+	cfg := parse(t, baseConfig)
+	no := false
+	cfg.Queues[0].JoinEmpty = &no
+	cfg.Queues[0].LeaveWhenEmpty = true
+	cfg.Queues[0].MaxLength = 1
+	cfg.Queues[0].Overflow = "other"
+	synctest.Test(t, func(t *testing.T) {
+		h := startConfig(t, cfg)
+		defer h.stop()
+		// Nobody logged in and join_empty off: not admitted, sent on.
+		if adm := h.offer(interaction.Phone, queuetest.NewHandler(4)); adm.Reason != interaction.ReasonNoAgents || adm.Target != "other" {
+			t.Fatalf("join empty: %+v", adm)
+		}
+		// One agent on a call: the queue admits one waiting caller only.
+		h.login("a1", queue.MediaVoice)
+		busy := h.offer(interaction.Phone, queuetest.NewHandler(4))
+		h.must(h.r.Answer(h.ctx, busy.ID, "a1"))
+		waiting := queuetest.NewHandler(8)
+		if adm := h.offer(interaction.Phone, waiting); adm.Reason != interaction.ReasonNone {
+			t.Fatalf("first waiting caller refused: %+v", adm)
+		}
+		if adm := h.offer(interaction.Phone, queuetest.NewHandler(4)); adm.Reason != interaction.ReasonQueueFull {
+			t.Fatalf("over max_length: %+v", adm)
+		}
+		// The last agent logs out: the waiting caller leaves with the queue
+		// (leave_when_empty) for the overflow queue.
+		h.must(h.r.SetPresence(h.ctx, "a1", queue.MediaVoice, false))
+		if rec := h.ev.Record(h.ev.Of(interaction.Offered, "")[2].ID); rec.Queue != "other" {
+			t.Errorf("waiting caller is in %q after the last logout, want other", rec.Queue)
+		}
+	})
+}
+
+func TestChatCapacityAndMixing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, baseConfig)
+		defer h.stop()
+		h.login("a1", queue.MediaText)
+		h.login("a1", queue.MediaVoice)
+		var ids []interaction.ID
+		for range 3 {
+			hd := queuetest.NewHandler(8)
+			adm := h.offer(interaction.Chat, hd)
+			if adm.Immediate {
+				h.must(h.r.Answer(h.ctx, adm.ID, "a1"))
+				ids = append(ids, adm.ID)
+			}
+		}
+		// max_chats is 2 for a1.
+		if len(ids) != 2 {
+			t.Fatalf("a1 took %d chats at once, want 2", len(ids))
+		}
+		// call_blocks_chat: chats do not block a call ...
+		call := queuetest.NewHandler(8)
+		adm := h.offer(interaction.Phone, call)
+		if r := next(t, call, "ring"); r.Agent != "a1" {
+			t.Fatalf("call rang %q", r.Agent)
+		}
+		h.must(h.r.Answer(h.ctx, adm.ID, "a1"))
+		// ... but a call blocks new chats even when a chat slot frees up.
+		h.must(h.r.End(h.ctx, ids[0], queue.End{By: queue.PartyAgent, Disposition: interaction.Resolved}))
+		v, _ := h.r.Agent(h.ctx, "a1")
+		if v.Chats != 1 || v.Calls != 1 {
+			t.Errorf("a1 holds %d chats and %d calls, want 1 and 1", v.Chats, v.Calls)
+		}
+		snap, _ := h.r.Snapshot(h.ctx)
+		if snap.Queues[1].Name != "q" || snap.Queues[1].Waiting != 1 {
+			t.Errorf("queue view = %+v, want the third chat still waiting", snap.Queues)
+		}
+	})
+}
+
+func TestDrainRefusesNewWork(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, baseConfig)
+		defer h.stop()
+		h.must(h.r.Drain(h.ctx))
+		if _, err := h.r.Offer(h.ctx, queue.Offer{Channel: interaction.Chat, Queue: "q", Handler: queuetest.NewHandler(1)}); !errors.Is(err, queue.ErrDraining) {
+			t.Errorf("offer while draining: %v", err)
+		}
+		if _, err := h.r.Offer(h.ctx, queue.Offer{Channel: interaction.Chat, Queue: "nope"}); err == nil {
+			t.Error("offer to an unknown queue accepted")
+		}
+	})
+}
