@@ -66,11 +66,14 @@ type ringing struct {
 	agent       string
 	leg         *media.Leg
 	callID      string
-	cancel      context.CancelCauseFunc
+	stop        chan struct{} // closed to withdraw the INVITE
+	stopped     atomic.Bool
 	provisional atomic.Bool // a 1xx other than 100 arrived, so CANCEL can be sent
 	withdrawn   bool        // the router or the caller gave up on it
 	done        chan struct{}
 }
+
+
 
 // ringResult is how a ringing ended.
 type ringResult struct {
@@ -452,9 +455,7 @@ func (c *call) startRing(r queue.Ring) {
 		return
 	}
 	c.ringGen++
-	rg := &ringing{gen: c.ringGen, agent: r.Agent, leg: leg, callID: newCallID(), done: make(chan struct{})}
-	ctx, cancel := context.WithCancelCause(c.ctx)
-	rg.cancel = cancel
+	rg := &ringing{gen: c.ringGen, agent: r.Agent, leg: leg, callID: newCallID(), stop: make(chan struct{}), done: make(chan struct{})}
 	c.ring = rg
 	c.state = stRinging
 	c.g.bind(rg.callID, c)
@@ -463,18 +464,14 @@ func (c *call) startRing(r queue.Ring) {
 	c.log.Info("sip ringing agent", "agent", r.Agent, "contact", b.Contact.String(), "source", b.Source)
 	go func() {
 		defer close(rg.done)
-		c.ringResults <- c.g.ringAgent(ctx, rg, b, body, from, timeout, c.set.cfg.SIP.Codecs)
+		c.ringResults <- c.g.ringAgent(c.ctx, rg, b, body, from, timeout, c.set.cfg.SIP.Codecs)
 	}()
 }
 
-// cancelRing stops an INVITE in progress: a CANCEL once the phone has sent
-// a provisional response, else the transaction is abandoned at once (a
-// dead phone would otherwise hold the call for Timer B, 32 s).
+// cancelRing withdraws an INVITE in progress (see stopInvite).
 func (c *call) cancelRing(rg *ringing) {
-	if rg.provisional.Load() {
-		rg.cancel(context.Canceled)
-	} else {
-		rg.cancel(sipgo.WaitAnswerForceCancelErr)
+	if rg.stopped.CompareAndSwap(false, true) {
+		close(rg.stop)
 	}
 }
 
@@ -730,12 +727,14 @@ func (c *call) onCallerHangup() {
 	c.stopPlay()
 	switch c.state {
 	case stQueued, stRinging:
-		c.abortRing()
+		// Abandon first: its time is the wait; withdrawing a ring to a
+		// dead phone can take seconds.
 		ctx, cancel := c.rctx()
 		if err := c.g.router.Abandon(ctx, c.id); err != nil {
 			c.log.Warn("sip: abandon not recorded", "err", err)
 		}
 		cancel()
+		c.abortRing()
 	case stConnected:
 		c.unbridge()
 		ctx, cancel := c.rctx()

@@ -57,6 +57,7 @@ agents:
   - {id: "1001", name: 坐席一, password: demo-1001, queues: [etax], skills: {etax: 5}}
 phone:
   ring_timeout: 3s
+  retry: 1s
   autopause_after: 0
 sip:
   rtp_ports: %d-%d
@@ -131,11 +132,13 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 // agent starts baresip as agent 1001 and waits until the router has it
 // available through the registrar.
-func (d *desk) agent(t *testing.T) *siptest.Baresip {
+func (d *desk) agent(t *testing.T) *siptest.Baresip { return d.agentMode(t, "auto") }
+
+func (d *desk) agentMode(t *testing.T, mode string) *siptest.Baresip {
 	t.Helper()
 	tone := filepath.Join(t.TempDir(), "tone.wav")
 	siptest.Tone(t, tone, 60, 440)
-	b := siptest.StartBaresip(t, siptest.BaresipConfig{Agent: "1001", Password: "demo-1001", Registrar: d.target, Tone: tone})
+	b := siptest.StartBaresip(t, siptest.BaresipConfig{Agent: "1001", Password: "demo-1001", Registrar: d.target, Tone: tone, AnswerMode: mode})
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("baresip output:\n%s", b.Output())
@@ -350,6 +353,76 @@ func TestE2ESurvey(t *testing.T) {
 	})
 	if rec.Score != 4 || rec.Agent != "1001" || rec.Reason != interaction.ReasonCompleted {
 		t.Fatalf("score %d agent %q reason %v", rec.Score, rec.Agent, rec.Reason)
+	}
+}
+
+// phoneEvents returns the events of the (only) phone interaction.
+func (d *desk) phoneEvents(t *testing.T) []interaction.Event {
+	t.Helper()
+	_ = d.db.Sync(context.Background())
+	rs, err := d.db.List(storage.Filter{Channel: interaction.Phone})
+	if err != nil || len(rs) == 0 {
+		return nil
+	}
+	evs, _ := d.db.Events(rs[len(rs)-1].ID)
+	return evs
+}
+
+func countRingFailed(evs []interaction.Event, cause string) int {
+	n := 0
+	for _, e := range evs {
+		if e.Type == interaction.RingFailed && e.Data["cause"] == cause {
+			n++
+		}
+	}
+	return n
+}
+
+// TestE2ERequeue: the agent's phone rings out (no answer), then rejects
+// (486); each time the caller goes back to the queue with its original
+// entry time, hears hold music, and is never hung up on; it finally
+// gives up and the call is an abandon.
+func TestE2ERequeue(t *testing.T) {
+	d := startDesk(t, "open")
+	b := d.agentMode(t, "manual")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sipp(t, d, "caller.xml", "-d", "9000")
+	}()
+	waitFor(t, 10*time.Second, "a ring to time out", func() bool { return countRingFailed(d.phoneEvents(t), "no_answer") == 1 })
+	waitFor(t, 5*time.Second, "the retry ring", func() bool {
+		n := 0
+		for _, e := range d.phoneEvents(t) {
+			if e.Type == interaction.RingStarted {
+				n++
+			}
+		}
+		return n == 2
+	})
+	// Let the phone alert, then reject the call from it.
+	waitFor(t, 5*time.Second, "baresip to show the incoming call", func() bool {
+		return strings.Contains(b.Output(), "Incoming call")
+	})
+	if out, err := b.Command("hangup", ""); err != nil {
+		t.Fatalf("hangup: %v %s", err, out)
+	}
+	waitFor(t, 5*time.Second, "the busy ring failure", func() bool {
+		evs := d.phoneEvents(t)
+		return countRingFailed(evs, "busy")+countRingFailed(evs, "declined") == 1
+	})
+	<-done
+	st := d.callStats(t)
+	rec := d.ended(t, interaction.Phone)
+	evs := d.phoneEvents(t)
+	if rec.Reason != interaction.ReasonAbandoned || rec.Rings < 2 || !rec.OfferedAt.Equal(evs[0].At) {
+		t.Fatalf("record: reason %v rings %d offered %v (first event %v)", rec.Reason, rec.Rings, rec.OfferedAt, evs[0].At)
+	}
+	if w := rec.Wait(); w < 8*time.Second {
+		t.Errorf("wait %v: the entry time was not kept", w)
+	}
+	if st.CallerTx < 300 || st.AgentRx != 0 {
+		t.Errorf("RTP %+v: want hold music to the caller throughout and no agent audio", st)
 	}
 }
 

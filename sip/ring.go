@@ -48,19 +48,38 @@ func (g *Gateway) ringAgent(ctx context.Context, rg *ringing, b Binding, body []
 	req.AppendHeader(gosip.NewHeader("Content-Type", "application/sdp"))
 	req.SetBody(body)
 
-	wctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	// WaitAnswer gets a context of its own that only we cancel: its
+	// built-in CANCEL waits without bound for a phone that died, so we send
+	// the CANCEL ourselves with a deadline and then let it go.
+	wctx, force := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer force(nil)
 	dlg, err := g.dua.WriteInvite(wctx, req)
 	if err != nil {
 		res.cause, res.err = queue.RingLost, err
 		return res
 	}
-	err = dlg.WaitAnswer(wctx, sipgo.AnswerOptions{OnResponse: func(r *gosip.Response) error {
-		if r.IsProvisional() && r.StatusCode > 100 {
-			rg.provisional.Store(true)
-		}
-		return nil
-	}})
+	answered := make(chan error, 1)
+	go func() {
+		answered <- dlg.WaitAnswer(wctx, sipgo.AnswerOptions{OnResponse: func(r *gosip.Response) error {
+			if r.IsProvisional() && r.StatusCode > 100 {
+				rg.provisional.Store(true)
+			}
+			return nil
+		}})
+	}()
+	backstop := time.NewTimer(timeout)
+	defer backstop.Stop()
+	got := false
+	select {
+	case err = <-answered:
+		got = true
+	case <-rg.stop:
+	case <-ctx.Done():
+	case <-backstop.C:
+	}
+	if !got {
+		err = g.stopInvite(dlg, rg, answered, force)
+	}
 	if err == nil {
 		actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer acancel()
@@ -99,12 +118,66 @@ func (g *Gateway) ringAgent(ctx context.Context, rg *ringing, b Binding, body []
 		res.cause = queue.RingNoAnswer
 	case code != 0:
 		res.cause = queue.RingLost
-	case ctx.Err() != nil:
-		res.cause = queue.RingNoAnswer // withdrawn; not reported
-	case wctx.Err() != nil:
+	case errors.Is(err, errRingStopped):
 		res.cause = queue.RingNoAnswer
 	default:
 		res.cause = queue.RingLost
 	}
 	return res
+}
+
+// errRingStopped: the ring was withdrawn or timed out before an answer.
+var errRingStopped = errors.New("sip: ring stopped")
+
+// stopInvite ends an unanswered INVITE: CANCEL (RFC 3261 §9.1) if the
+// phone has sent a provisional response, wait briefly for the 487, and
+// abandon the transaction if the phone is gone. It returns nil if the
+// phone answered after all (the caller then sends BYE).
+func (g *Gateway) stopInvite(dlg *sipgo.DialogClientSession, rg *ringing, answered chan error, force context.CancelCauseFunc) error {
+	select {
+	case err := <-answered:
+		return err
+	default:
+	}
+	if rg.provisional.Load() {
+		inv := dlg.InviteRequest
+		cancelReq := gosip.NewRequest(gosip.CANCEL, inv.Recipient)
+		cancelReq.AppendHeader(gosip.HeaderClone(inv.Via()))
+		cancelReq.AppendHeader(gosip.HeaderClone(inv.From()))
+		cancelReq.AppendHeader(gosip.HeaderClone(inv.To()))
+		cancelReq.AppendHeader(gosip.HeaderClone(inv.CallID()))
+		cancelReq.AppendHeader(&gosip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: gosip.CANCEL})
+		mf := gosip.MaxForwardsHeader(70)
+		cancelReq.AppendHeader(&mf)
+		gosip.CopyHeaders("Route", inv, cancelReq)
+		cancelReq.SetTransport(inv.Transport())
+		cancelReq.SetDestination(inv.Destination())
+		cancelReq.Laddr = inv.Laddr
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		tx, err := g.cli.TransactionRequest(ctx, cancelReq, func(*sipgo.Client, *gosip.Request) error { return nil })
+		if err == nil {
+			select {
+			case <-tx.Responses():
+			case <-tx.Done():
+			case <-ctx.Done():
+			}
+			tx.Terminate()
+		}
+		cancel()
+		t := time.NewTimer(2 * time.Second) // the 487 (or a late 200)
+		defer t.Stop()
+		select {
+		case err := <-answered:
+			if err != nil {
+				return errors.Join(errRingStopped, err)
+			}
+			return nil
+		case <-t.C:
+		}
+	}
+	force(sipgo.WaitAnswerForceCancelErr)
+	if err := <-answered; err != nil {
+		return errors.Join(errRingStopped, err)
+	}
+	return nil
 }
