@@ -73,8 +73,6 @@ type ringing struct {
 	done        chan struct{}
 }
 
-
-
 // ringResult is how a ringing ended.
 type ringResult struct {
 	gen    int
