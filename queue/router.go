@@ -126,7 +126,9 @@ func (r *Router) rearm(t Timer) {
 	t.Reset(d)
 }
 
-// do runs fn on the router goroutine and waits for its result.
+// do runs fn on the router goroutine and waits for its result. When ctx
+// ends first, fn may still run later: callers must not read what fn writes
+// unless do returned nil.
 func (r *Router) do(ctx context.Context, fn func(now time.Time) error) error {
 	reply := make(chan error, 1)
 	select {
@@ -151,7 +153,11 @@ func (r *Router) Offer(ctx context.Context, o Offer) (Admission, error) {
 		adm, err = r.core.offer(o, now)
 		return err
 	})
-	return adm, err
+	if err != nil {
+		// Not adm: after a cancelled wait the router may still write it.
+		return Admission{}, err
+	}
+	return adm, nil
 }
 
 // Abandon records that the taxpayer left while queued or ringing.
@@ -185,7 +191,10 @@ func (r *Router) Choose(ctx context.Context, id interaction.ID, later bool) (Tic
 		info, err = r.core.choose(id, later, now)
 		return err
 	})
-	return info, err
+	if err != nil {
+		return TicketInfo{}, err
+	}
+	return info, nil
 }
 
 // End finishes a connected interaction. The agent goes to wrap-up. A
@@ -234,7 +243,10 @@ func (r *Router) CreateTicket(ctx context.Context, t Ticket) (TicketInfo, error)
 		info = r.core.createTicket(t, now)
 		return nil
 	})
-	return info, err
+	if err != nil {
+		return TicketInfo{}, err
+	}
+	return info, nil
 }
 
 // AckTicket records that an agent listened to or read a message.
@@ -275,7 +287,10 @@ func (r *Router) Snapshot(ctx context.Context) (Snapshot, error) {
 		s = r.core.snapshot(now)
 		return nil
 	})
-	return s, err
+	if err != nil {
+		return Snapshot{}, err
+	}
+	return s, nil
 }
 
 // Agent returns one agent's live state.
@@ -288,7 +303,10 @@ func (r *Router) Agent(ctx context.Context, id string) (AgentView, error) {
 		}
 		return err
 	})
-	return v, err
+	if err != nil {
+		return AgentView{}, err
+	}
+	return v, nil
 }
 
 // Drain stops admitting new interactions; live ones carry on.
