@@ -356,6 +356,25 @@ func TestE2ESurvey(t *testing.T) {
 	}
 }
 
+// TestE2EReinvite: the caller holds and unholds (changing codec) while
+// talking to the agent; the call stays up and is recorded whole.
+func TestE2EReinvite(t *testing.T) {
+	d := startDesk(t, "open")
+	d.agent(t)
+	sipp(t, d, "reinvite.xml", "-d", "2000")
+	st := d.callStats(t)
+	rec := d.ended(t, interaction.Phone)
+	if rec.Reason != interaction.ReasonCompleted || rec.Agent != "1001" || rec.Rings != 1 {
+		t.Fatalf("record: reason %v agent %q rings %d", rec.Reason, rec.Agent, rec.Rings)
+	}
+	if want := rec.EndedAt.Sub(rec.AnsweredAt); want < 5*time.Second {
+		t.Fatalf("call lasted %v connected; the re-INVITEs cut it short", want)
+	}
+	if st.AgentRx < 200 || st.CallerTx < 100 {
+		t.Errorf("RTP %+v", st)
+	}
+}
+
 // phoneEvents returns the events of the (only) phone interaction.
 func (d *desk) phoneEvents(t *testing.T) []interaction.Event {
 	t.Helper()
