@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -392,12 +393,25 @@ func (c *call) onRouter(m routerMsg) {
 			c.state = stQueued
 		}
 	case m.notice != nil:
+		if m.notice.Kind == queue.NoticeRequeued && c.state == stConnected {
+			c.backToQueue()
+			return
+		}
 		if m.notice.Kind == queue.NoticeHolding && (c.state == stQueued || c.state == stRinging) && m.notice.Position > 0 {
 			c.playPrompts(false, announcement(m.notice.Position, m.notice.EstimatedWait)...)
 		}
 	case m.close != nil:
 		c.onClose(*m.close)
 	}
+}
+
+// backToQueue leaves the agent and waits in the queue again.
+func (c *call) backToQueue() {
+	c.log.Info("sip call back in the queue", "from_agent", c.agent)
+	c.hangupAgent()
+	c.agent = ""
+	c.state = stQueued
+	c.playPrompts(true, promptHold)
 }
 
 // onClose: the router ended the interaction (max wait, after hours,
@@ -428,6 +442,11 @@ func (c *call) startRing(r queue.Ring) {
 		if err := c.g.router.RingFailed(ctx, c.id, r.Agent, cause); err != nil && !errors.Is(err, queue.ErrRingWithdrawn) {
 			c.log.Warn("sip: ring failed not reported", "err", err)
 		}
+	}
+	if c.state == stConnected {
+		// The router took the call back from its agent (a transfer to a
+		// queue) and offers it anew.
+		c.backToQueue()
 	}
 	if c.state != stQueued || c.ring != nil {
 		c.log.Warn("sip: ring in the wrong state", "state", c.state.String(), "agent", r.Agent)
@@ -676,6 +695,12 @@ func (c *call) onSIP(m *sipMsg) {
 				c.onDigit(d)
 			}
 		}
+	case gosip.REFER:
+		if !fromAgent || c.state != stConnected {
+			respond(m.tx, req, gosip.StatusForbidden, "Forbidden")
+			return
+		}
+		c.agentRefer(m)
 	case gosip.NOTIFY:
 		// REFER progress (RFC 3515 §2.4.4); the BYE after 202 already ended us.
 		respond(m.tx, req, gosip.StatusOK, "OK")
@@ -871,6 +896,65 @@ func (c *call) refer() {
 	c.log.Info("sip call transferred", "target", c.transferTo)
 	c.hangupCaller()
 	c.state = stEnded
+}
+
+// agentRefer is a blind transfer asked by the agent's phone (RFC 3515):
+// Refer-To naming a queue moves the caller there; anything else sends the
+// caller out through the trunk (back to 12366, P1). An optional
+// X-Taxline-Reason header carries the out-of-scope reason (P4).
+func (c *call) agentRefer(m *sipMsg) {
+	h := m.req.GetHeader("Refer-To")
+	if h == nil {
+		respond(m.tx, m.req, gosip.StatusBadRequest, "Bad Request")
+		return
+	}
+	v := strings.TrimSpace(h.Value())
+	if i := strings.IndexByte(v, '<'); i >= 0 {
+		if j := strings.IndexByte(v[i:], '>'); j > 0 {
+			v = v[i+1 : i+j]
+		}
+	}
+	var uri gosip.Uri
+	if err := gosip.ParseUri(v, &uri); err != nil {
+		respond(m.tx, m.req, gosip.StatusBadRequest, "Bad Request")
+		return
+	}
+	target := uri.String()
+	if c.isQueue(uri.User) {
+		target = uri.User
+	} else if c.trunk.Transfer != "" && (uri.User == "" || uri.User == c.trunk.Name) {
+		target = c.trunk.Transfer
+	}
+	reason := ""
+	if r := m.req.GetHeader("X-Taxline-Reason"); r != nil {
+		reason = r.Value()
+	}
+	ctx, cancel := c.rctx()
+	err := c.g.router.Transfer(ctx, c.id, target, reason, interaction.AgentActor(c.agent))
+	cancel()
+	if err != nil {
+		c.log.Warn("sip: agent transfer refused", "target", target, "err", err)
+		respond(m.tx, m.req, gosip.StatusForbidden, "Forbidden")
+		return
+	}
+	respond(m.tx, m.req, gosip.StatusAccepted, "Accepted")
+	c.log.Info("sip agent transferred the call", "agent", c.agent, "target", target)
+	// RFC 3515 §2.4.4: tell the phone how it went; it hangs up on its own,
+	// and we end its leg in any case.
+	if c.agentDlg != nil {
+		n := gosip.NewRequest(gosip.NOTIFY, c.agentDlg.InviteResponse.Contact().Address)
+		n.AppendHeader(gosip.NewHeader("Event", "refer"))
+		n.AppendHeader(gosip.NewHeader("Subscription-State", "terminated;reason=noresource"))
+		n.AppendHeader(gosip.NewHeader("Content-Type", "message/sipfrag;version=2.0"))
+		n.SetBody([]byte("SIP/2.0 200 OK\r\n"))
+		ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
+		_, _ = c.agentDlg.Do(ctx, n)
+		cancel()
+	}
+	if c.isQueue(target) && c.state == stConnected {
+		c.backToQueue()
+	}
+	// An external target comes back as the router's Close (Transferred).
 }
 
 // shutdown ends the call because the gateway stops.

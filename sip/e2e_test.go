@@ -73,6 +73,7 @@ sip:
     survey: %[4]s
     closing: %[4]s
     after_hours: %[4]s
+    transfer: %[4]s
 `
 
 func startDesk(t *testing.T, hours string) *desk {
@@ -372,6 +373,43 @@ func TestE2EReinvite(t *testing.T) {
 	}
 	if st.AgentRx < 200 || st.CallerTx < 100 {
 		t.Errorf("RTP %+v", st)
+	}
+}
+
+// TestE2ETransfer: while the caller talks to the agent, the desk (API)
+// sends the call back to 12366 as out of scope; the gateway REFERs the
+// caller to the trunk's transfer target and the reason is recorded.
+func TestE2ETransfer(t *testing.T) {
+	d := startDesk(t, "open")
+	d.agent(t)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sipp(t, d, "transfer.xml")
+	}()
+	var id interaction.ID
+	waitFor(t, 10*time.Second, "the call to be connected", func() bool {
+		evs := d.phoneEvents(t)
+		for _, e := range evs {
+			if e.Type == interaction.Answered {
+				id = e.ID
+				return true
+			}
+		}
+		return false
+	})
+	reason := d.cfg.ScopeReasons[1]
+	if err := d.router.Transfer(context.Background(), id, d.cfg.SIP.Trunks[0].Transfer, reason, "agent:1001"); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	d.callStats(t)
+	rec := d.ended(t, interaction.Phone)
+	if rec.Reason != interaction.ReasonTransferred || rec.Transfer != d.cfg.SIP.Trunks[0].Transfer || rec.ScopeReason != reason {
+		t.Fatalf("record: reason %v transfer %q scope reason %q", rec.Reason, rec.Transfer, rec.ScopeReason)
+	}
+	if rec.Disposition != interaction.DispositionTransferred {
+		t.Errorf("disposition %v", rec.Disposition)
 	}
 }
 

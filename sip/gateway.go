@@ -35,6 +35,7 @@ type Store interface {
 type Router interface {
 	Presence
 	Offer(ctx context.Context, o queue.Offer) (queue.Admission, error)
+	Transfer(ctx context.Context, id interaction.ID, target, reason, actor string) error
 	Abandon(ctx context.Context, id interaction.ID) error
 	Answer(ctx context.Context, id interaction.ID, agent string) error
 	RingFailed(ctx context.Context, id interaction.ID, agent string, cause queue.RingCause) error
@@ -173,6 +174,7 @@ func NewGateway(cfg *config.Config, router Router, store Store, log *slog.Logger
 	g.srv.OnBye(g.guarded(g.inDialog))
 	g.srv.OnInfo(g.guarded(g.inDialog))
 	g.srv.OnNotify(g.guarded(g.inDialog))
+	g.srv.OnRefer(g.guarded(g.inDialog))
 	g.srv.OnOptions(g.guarded(func(req *gosip.Request, tx gosip.ServerTransaction) {
 		respond(tx, req, gosip.StatusOK, "OK")
 	}))
