@@ -146,16 +146,21 @@ func NewGateway(cfg *config.Config, router Router, store Store, log *slog.Logger
 	}
 	g.reg = NewRegistrar(cfg, router, log)
 	g.Lookup = g.reg.Lookup
+	// sipgo logs what it cannot parse at ERROR, with the raw bytes: from
+	// the Internet that is noise an attacker controls, so it goes to DEBUG.
+	quiet := slog.New(demote{log.Handler()}).With("component", "sipgo")
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("taxline"),
-		sipgo.WithUserAgentTransportLayerOptions(gosip.WithTransportLayerReadFilter(g.reg.ReadFilter)))
+		sipgo.WithUserAgentTransportLayerOptions(gosip.WithTransportLayerReadFilter(g.reg.ReadFilter),
+			gosip.WithTransportLayerLogger(quiet)),
+		sipgo.WithUserAgentTransactionLayerOptions(gosip.WithTransactionLayerLogger(quiet)))
 	if err != nil {
 		g.closeListeners()
 		return nil, fmt.Errorf("sip: %w", err)
 	}
 	g.ua = ua
-	g.srv, err = sipgo.NewServer(ua, sipgo.WithServerLogger(log))
+	g.srv, err = sipgo.NewServer(ua, sipgo.WithServerLogger(quiet))
 	if err == nil {
-		g.cli, err = sipgo.NewClient(ua, sipgo.WithClientHostname(g.addr.Addr().String()))
+		g.cli, err = sipgo.NewClient(ua, sipgo.WithClientHostname(g.addr.Addr().String()), sipgo.WithClientLogger(quiet))
 	}
 	if err != nil {
 		_ = ua.Close()
@@ -186,6 +191,21 @@ func NewGateway(cfg *config.Config, router Router, store Store, log *slog.Logger
 	}))
 	return g, nil
 }
+
+// demote is a slog.Handler that passes everything on at DEBUG.
+type demote struct{ h slog.Handler }
+
+func (d demote) Enabled(ctx context.Context, _ slog.Level) bool {
+	return d.h.Enabled(ctx, slog.LevelDebug)
+}
+
+func (d demote) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = slog.LevelDebug
+	return d.h.Handle(ctx, r)
+}
+
+func (d demote) WithAttrs(as []slog.Attr) slog.Handler { return demote{d.h.WithAttrs(as)} }
+func (d demote) WithGroup(name string) slog.Handler    { return demote{d.h.WithGroup(name)} }
 
 // guarded drops requests from banned sources and turns a panic in a
 // handler into a 500 so malformed input never takes the process down.
