@@ -363,87 +363,92 @@ const (
 )
 
 // check verifies that nonce was issued by this process to ip, and whether it
-// is still within lifetime at now.
-func (n *nonceMaker) check(nonce string, now time.Time, ip netip.Addr, lifetime time.Duration) (nonceState, time.Time) {
+// is still within lifetime at now. It returns the nonce's key for
+// ncTracker.
+func (n *nonceMaker) check(nonce string, now time.Time, ip netip.Addr, lifetime time.Duration) (nonceState, nonceKey) {
 	var raw [nonceLen]byte
+	var key nonceKey
 	if base64.RawURLEncoding.DecodedLen(len(nonce)) != nonceLen {
-		return nonceInvalid, time.Time{}
+		return nonceInvalid, key
 	}
 	if _, err := base64.RawURLEncoding.Decode(raw[:], []byte(nonce)); err != nil {
-		return nonceInvalid, time.Time{}
+		return nonceInvalid, key
 	}
 	if !hmac.Equal(raw[16:], n.mac(raw[:16], ip)) {
-		return nonceInvalid, time.Time{}
+		return nonceInvalid, key
 	}
+	copy(key[:], raw[16:])
 	issued := time.Unix(0, int64(binary.BigEndian.Uint64(raw[:8])))
 	switch age := now.Sub(issued); {
 	case age < -time.Second: // a little clock slack between goroutines
-		return nonceInvalid, issued
+		return nonceInvalid, key
 	case age > lifetime:
-		return nonceStale, issued
+		return nonceStale, key
 	}
-	return nonceFresh, issued
+	return nonceFresh, key
 }
 
 // maxTrackedNonces bounds ncTracker. Entries only come from verified
-// responses, so reaching it takes many real phones; past it new nonces are
-// refused (the phone is challenged again) rather than tracked unsafely.
-const maxTrackedNonces = 1 << 17
+// responses, so reaching it takes a great many real registrations within a
+// nonce lifetime; past it new nonces are refused (the phone is challenged
+// again) rather than tracked unsafely. An entry is about 40 bytes.
+const maxTrackedNonces = 1 << 20
+
+// nonceKey identifies a nonce in ncTracker: the first half of its HMAC,
+// unique for all practical purposes and a fixed size.
+type nonceKey [16]byte
 
 // ncTracker remembers the highest nonce count used with each nonce that has
-// verified, until the nonce expires (RFC 7616 §3.4: "nc" must increase).
+// verified, for at least a nonce lifetime (RFC 7616 §3.4: "nc" must
+// increase). It keeps two generations and drops the older one whole every
+// lifetime, so forgetting costs nothing per entry: an entry written in the
+// current generation lives at least one full lifetime, and after that its
+// nonce is stale and can no longer verify.
 type ncTracker struct {
-	mu   sync.Mutex // guards last
-	last map[string]ncEntry
-}
-
-type ncEntry struct {
-	nc      uint64
-	expires time.Time
+	mu      sync.Mutex // guards the fields below
+	cur     map[nonceKey]uint32
+	prev    map[nonceKey]uint32
+	rotated time.Time
 }
 
 func newNCTracker() *ncTracker {
-	return &ncTracker{last: make(map[string]ncEntry)}
+	return &ncTracker{cur: make(map[nonceKey]uint32), prev: make(map[nonceKey]uint32)}
 }
 
-// advance records nc for nonce and reports whether it is higher than any
-// count seen with that nonce before.
-func (t *ncTracker) advance(nonce string, nc uint64, expires, now time.Time) bool {
+// advance records nc for the nonce k and reports whether it is higher
+// than any count seen with that nonce before.
+func (t *ncTracker) advance(k nonceKey, nc uint32) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	e, ok := t.last[nonce]
-	if ok && nc <= e.nc {
+	last, ok := t.cur[k]
+	if !ok {
+		last, ok = t.prev[k]
+	}
+	if ok && nc <= last {
 		return false
 	}
-	if !ok && len(t.last) >= maxTrackedNonces {
-		t.sweepLocked(now)
-		if len(t.last) >= maxTrackedNonces {
-			return false
-		}
+	if len(t.cur)+len(t.prev) >= maxTrackedNonces {
+		return false
 	}
-	t.last[nonce] = ncEntry{nc: nc, expires: expires}
+	t.cur[k] = nc
 	return true
 }
 
-// sweep forgets nonces past their lifetime: they can no longer verify.
-func (t *ncTracker) sweep(now time.Time) {
+// rotate drops the older generation when lifetime has passed since the
+// last rotation.
+func (t *ncTracker) rotate(now time.Time, lifetime time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.sweepLocked(now)
-}
-
-func (t *ncTracker) sweepLocked(now time.Time) {
-	for k, e := range t.last {
-		if now.After(e.expires) {
-			delete(t.last, k)
-		}
+	if now.Sub(t.rotated) < lifetime {
+		return
 	}
+	t.prev, t.cur, t.rotated = t.cur, make(map[nonceKey]uint32, len(t.cur)), now
 }
 
 func (t *ncTracker) len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return len(t.last)
+	return len(t.cur) + len(t.prev)
 }
 
 // secretHashes holds one user's H(username:realm:password) for each
@@ -510,28 +515,30 @@ func (r failReason) String() string {
 // answer are the same as for a wrong password). It does not touch nc
 // tracking; the caller does that once the response is known to be right.
 func digestCheck(n *nonceMaker, c credentials, method, realm string, secret secretHashes, known bool,
-	ip netip.Addr, now time.Time, lifetime time.Duration) (authResult, failReason) {
+	ip netip.Addr, now time.Time, lifetime time.Duration) (authResult, failReason, nonceKey, uint32) {
+	var key nonceKey
 	alg := parseAlgorithm(c.Algorithm)
 	// Checks that do not depend on the user come first, so that an
 	// unknown user and a known one take the same path through the rest.
 	switch {
 	case c.Realm != realm:
-		return authFailed, reasonRealm
+		return authFailed, reasonRealm, key, 0
 	case alg == algUnknown:
-		return authFailed, reasonAlgorithm
+		return authFailed, reasonAlgorithm, key, 0
 	case c.QOP != "auth":
 		// qop=auth is offered and required: without it there is no nonce
 		// count and no replay protection.
-		return authFailed, reasonQOP
+		return authFailed, reasonQOP, key, 0
 	case len(c.NC) != 8:
-		return authFailed, reasonMalformed
+		return authFailed, reasonMalformed, key, 0
 	}
-	if _, err := strconv.ParseUint(c.NC, 16, 32); err != nil {
-		return authFailed, reasonMalformed
+	nc, err := strconv.ParseUint(c.NC, 16, 32)
+	if err != nil {
+		return authFailed, reasonMalformed, key, 0
 	}
-	state, _ := n.check(c.Nonce, now, ip, lifetime)
+	state, key := n.check(c.Nonce, now, ip, lifetime)
 	if state == nonceInvalid {
-		return authFailed, reasonNonce
+		return authFailed, reasonNonce, key, 0
 	}
 	ha2 := alg.hexJoin(method, c.URI)
 	want := alg.hexJoin(secret.get(alg), c.Nonce, c.NC, c.Cnonce, c.QOP, ha2)
@@ -539,13 +546,13 @@ func digestCheck(n *nonceMaker, c credentials, method, realm string, secret secr
 	match := subtle.ConstantTimeCompare([]byte(want), []byte(got)) == 1
 	switch {
 	case !known:
-		return authFailed, reasonUnknownUser
+		return authFailed, reasonUnknownUser, key, 0
 	case !match:
-		return authFailed, reasonWrongPassword
+		return authFailed, reasonWrongPassword, key, 0
 	case state == nonceStale:
-		return authStale, reasonNone
+		return authStale, reasonNone, key, 0
 	}
-	return authOK, reasonNone
+	return authOK, reasonNone, key, uint32(nc)
 }
 
 // challenges returns the WWW-Authenticate values for a 401: SHA-256 first,

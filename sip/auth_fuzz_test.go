@@ -33,7 +33,7 @@ func FuzzParseCredentials(f *testing.F) {
 			t.Fatalf("round trip changed %+v into %+v", c, again)
 		}
 		// Random input never carries a valid nonce for our secret.
-		if res, _ := digestCheck(n, c, "REGISTER", "taxline", secret, true, ip, now, time.Minute); res == authOK || res == authStale {
+		if res, _, _, _ := digestCheck(n, c, "REGISTER", "taxline", secret, true, ip, now, time.Minute); res == authOK || res == authStale {
 			t.Fatalf("fuzzed credentials %+v verified", c)
 		}
 	})

@@ -122,20 +122,27 @@ func TestNonce(t *testing.T) {
 func TestNCTracker(t *testing.T) {
 	tr := newNCTracker()
 	t0 := time.Unix(1000, 0)
-	exp := t0.Add(time.Minute)
+	tr.rotate(t0, time.Minute)
+	a, b := nonceKey{1}, nonceKey{2}
 	steps := []struct {
-		nonce string
-		nc    uint64
-		want  bool
-	}{{"a", 1, true}, {"a", 1, false}, {"a", 3, true}, {"a", 2, false}, {"b", 1, true}, {"a", 4, true}}
+		key  nonceKey
+		nc   uint32
+		want bool
+	}{{a, 1, true}, {a, 1, false}, {a, 3, true}, {a, 2, false}, {b, 1, true}, {a, 4, true}}
 	for i, s := range steps {
-		if got := tr.advance(s.nonce, s.nc, exp, t0); got != s.want {
-			t.Errorf("step %d: advance(%s, %d) = %v", i, s.nonce, s.nc, got)
+		if got := tr.advance(s.key, s.nc); got != s.want {
+			t.Errorf("step %d: advance(%v, %d) = %v", i, s.key[0], s.nc, got)
 		}
 	}
-	tr.sweep(exp.Add(time.Second))
+	tr.rotate(t0.Add(30*time.Second), time.Minute) // too soon: nothing dropped
+	tr.rotate(t0.Add(time.Minute), time.Minute)    // a and b move to the old generation
+	if tr.advance(a, 4) {
+		t.Error("replay accepted after one rotation: the entry must live a full lifetime")
+	}
+	tr.rotate(t0.Add(2*time.Minute), time.Minute)
+	tr.rotate(t0.Add(3*time.Minute), time.Minute)
 	if tr.len() != 0 {
-		t.Fatalf("%d left after sweep", tr.len())
+		t.Fatalf("%d left after two rotations", tr.len())
 	}
 }
 
@@ -159,7 +166,7 @@ func BenchmarkDigestVerify(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if res, _ := digestCheck(n, c, "REGISTER", "taxline", secret, true, ip, now, time.Minute); res != authOK {
+		if res, _, _, _ := digestCheck(n, c, "REGISTER", "taxline", secret, true, ip, now, time.Minute); res != authOK {
 			b.Fatal(res)
 		}
 	}

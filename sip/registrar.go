@@ -414,7 +414,7 @@ func (r *Registrar) authenticate(req *gosip.Request, tx gosip.ServerTransaction,
 		secret = s.dummy
 	}
 	now := r.now()
-	res, reason := digestCheck(r.nonces, c, method, s.realm, secret, known, ip, now, s.nonceLifetime)
+	res, reason, key, nc := digestCheck(r.nonces, c, method, s.realm, secret, known, ip, now, s.nonceLifetime)
 	switch res {
 	case authStale:
 		r.challenge(req, tx, s, ip, true)
@@ -425,9 +425,7 @@ func (r *Registrar) authenticate(req *gosip.Request, tx gosip.ServerTransaction,
 		r.challenge(req, tx, s, ip, false)
 		return false
 	}
-	nc, _ := strconv.ParseUint(c.NC, 16, 32) // digestCheck checked it
-	_, issued := r.nonces.check(c.Nonce, now, ip, s.nonceLifetime)
-	if !r.nc.advance(c.Nonce, nc, issued.Add(s.nonceLifetime), now) {
+	if !r.nc.advance(key, nc) {
 		r.authFailure(s, ip, port, method, c.Username, aor, reasonReplay)
 		r.challenge(req, tx, s, ip, false)
 		return false
@@ -470,7 +468,7 @@ func (r *Registrar) CheckTrunkAuth(req *gosip.Request, tx gosip.ServerTransactio
 		secret = s.dummy
 	}
 	now := r.now()
-	res, reason := digestCheck(r.nonces, c, req.Method.String(), s.realm, secret, known, ip, now, s.nonceLifetime)
+	res, reason, key, nc := digestCheck(r.nonces, c, req.Method.String(), s.realm, secret, known, ip, now, s.nonceLifetime)
 	switch res {
 	case authStale:
 		r.challenge(req, tx, s, ip, true)
@@ -481,9 +479,7 @@ func (r *Registrar) CheckTrunkAuth(req *gosip.Request, tx gosip.ServerTransactio
 		r.respond(req, tx, gosip.StatusForbidden, "Forbidden")
 		return false
 	}
-	nc, _ := strconv.ParseUint(c.NC, 16, 32)
-	_, issued := r.nonces.check(c.Nonce, now, ip, s.nonceLifetime)
-	if !r.nc.advance(c.Nonce, nc, issued.Add(s.nonceLifetime), now) {
+	if !r.nc.advance(key, nc) {
 		r.authFailure(s, ip, port, req.Method.String(), c.Username, "", reasonReplay)
 		r.respond(req, tx, gosip.StatusForbidden, "Forbidden")
 		return false
@@ -663,6 +659,7 @@ func (r *Registrar) Run(ctx context.Context, c *sipgo.Client) error {
 	probing := false
 	probed := make(chan struct{}, 1)
 	reported := make(map[string]bool) // presence the router last accepted
+	lastSweep := r.now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -672,8 +669,11 @@ func (r *Registrar) Run(ctx context.Context, c *sipgo.Client) error {
 		case <-tick.C:
 			now := r.now()
 			r.expire(now)
-			r.nc.sweep(now)
-			r.guard.sweep(now)
+			r.nc.rotate(now, r.settings.Load().nonceLifetime)
+			if now.Sub(lastSweep) >= sweepEvery {
+				r.guard.sweep(now)
+				lastSweep = now
+			}
 			r.sendPresence(ctx, reported) // also retries what the router refused
 		case <-keep:
 			if probing { // the last round is still out: skip this one
@@ -692,6 +692,9 @@ func (r *Registrar) Run(ctx context.Context, c *sipgo.Client) error {
 		}
 	}
 }
+
+// sweepEvery is how often the per-source table is swept.
+const sweepEvery = 10 * time.Second
 
 // expire drops bindings past their expiry.
 func (r *Registrar) expire(now time.Time) {

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -549,4 +550,40 @@ func registerWithSipgo(t *testing.T, s *regServer, transport string) {
 	if !ok || !strings.EqualFold(b.Transport, transport) {
 		t.Fatalf("%s: Lookup = %+v, %v", transport, b, ok)
 	}
+}
+
+// TestSIPpRegisterLoad drives the registrar (behind a bare sipgo server,
+// no router) with SIPp REGISTERs and reports this process's CPU time per
+// successful registration. The full-binary comparison with Kamailio is
+// scripts/sip-load.sh register; this test isolates sipgo + registrar for
+// profiling: go test -run TestSIPpRegisterLoad -cpuprofile cpu.out ./sip/
+func TestSIPpRegisterLoad(t *testing.T) {
+	needProgram(t, "sipp")
+	cfg := testConfig(t)
+	cfg.SIP.Trunks[0].Sources = []string{"127.0.0.1/32"} // the load source: no rate limit
+	s := startRegServer(t, cfg, nil)
+	users := repoFile(t, "testdata/sipp/register_users.csv")
+	run := func(n int) {
+		code, out := runSIPp(t, s.udp, "-sf", repoFile(t, "testdata/sipp/register_auth.xml"), "-inf", users,
+			"-i", "127.0.0.1", "-m", strconv.Itoa(n), "-r", "1000", "-l", "200", "-recv_timeout", "5000", "-timeout", "120s")
+		if code != 0 {
+			t.Fatalf("sipp exit %d:\n%s", code, out)
+		}
+	}
+	run(50)
+	const n = 10000
+	before := cpuTime(t)
+	run(n)
+	used := cpuTime(t) - before
+	t.Logf("%d registrations: %.1f CPU-µs each (sipgo + registrar, this process)", n, float64(used.Microseconds())/n)
+}
+
+// cpuTime is this process's user+system CPU time so far.
+func cpuTime(t *testing.T) time.Duration {
+	t.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

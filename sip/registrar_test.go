@@ -667,7 +667,8 @@ func TestTablesAreSwept(t *testing.T) {
 	h.clock.advance(time.Hour)
 	now := h.clock.now()
 	h.r.guard.sweep(now)
-	h.r.nc.sweep(now)
+	h.r.nc.rotate(now, time.Minute)
+	h.r.nc.rotate(now.Add(time.Minute), time.Minute)
 	if h.r.guard.len() != 0 || h.r.nc.len() != 0 {
 		t.Fatalf("after sweep: guard %d, nc %d", h.r.guard.len(), h.r.nc.len())
 	}
