@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -15,6 +16,12 @@ import (
 // writeWait bounds one frame write; a peer that cannot take a frame in
 // this time is gone.
 const writeWait = 10 * time.Second
+
+// Close reasons counted apart.
+const (
+	reasonSlow   = "slow client: send queue full"
+	reasonTooBig = "frame too large"
+)
 
 // closeError ends a connection with a WebSocket close code and a reason
 // (RFC 6455 §7.4). Reasons are short ASCII: a close frame carries at most
@@ -45,14 +52,22 @@ type conn struct {
 	done chan struct{} // closed once the connection is closing
 
 	once   sync.Once
-	code   int    // close code, 0 for none; written before done is closed
-	reason string // close reason; written before done is closed
-	flush  bool   // send queued frames before the close frame
+	code   int           // close code, 0 for none; written before done is closed
+	reason string        // close reason; written before done is closed
+	flush  bool          // send queued frames before the close frame
 	closed chan struct{} // closed when writeLoop has returned
+	stats  *counters     // the server's, for Stats
 }
 
-func newConn(ws *websocket.Conn, limits config.ChatLimits, log *slog.Logger) *conn {
+// counters are the gateway's running totals.
+type counters struct {
+	slow   atomic.Uint64 // dropped for a full send queue
+	policy atomic.Uint64 // closed for a limit or a bad frame
+}
+
+func newConn(ws *websocket.Conn, limits config.ChatLimits, log *slog.Logger, stats *counters) *conn {
 	return &conn{
+		stats:   stats,
 		ws:      ws,
 		limits:  limits,
 		limiter: rate.NewLimiter(rate.Limit(limits.RatePerSecond), limits.Burst),
@@ -79,7 +94,7 @@ func (c *conn) sendRaw(b []byte) bool {
 	case c.out <- b:
 		return true
 	default:
-		c.close(websocket.ClosePolicyViolation, "slow client: send queue full", false)
+		c.close(websocket.ClosePolicyViolation, reasonSlow, false)
 		return false
 	}
 }
@@ -90,6 +105,17 @@ func (c *conn) sendRaw(b []byte) bool {
 func (c *conn) close(code int, reason string, flush bool) {
 	c.once.Do(func() {
 		c.code, c.reason, c.flush = code, reason, flush
+		switch {
+		case code == websocket.ClosePolicyViolation && reason == reasonSlow:
+			c.stats.slow.Add(1)
+		case code == websocket.ClosePolicyViolation || code == websocket.CloseUnsupportedData ||
+			code == websocket.CloseInvalidFramePayloadData || code == websocket.CloseMessageTooBig ||
+			reason == reasonTooBig:
+			c.stats.policy.Add(1)
+		}
+		if reason != "" {
+			c.log.Debug("websocket closing", "code", code, "reason", reason)
+		}
 		close(c.done)
 	})
 }
@@ -166,7 +192,7 @@ func (c *conn) readLoop(handle func(Frame) error) {
 			switch {
 			case errors.Is(err, websocket.ErrReadLimit):
 				// gorilla has already sent the 1009 close frame.
-				c.close(0, "frame too large", false)
+				c.close(0, reasonTooBig, false)
 			default:
 				// The peer closed or vanished: nothing more to write.
 				c.close(0, "", false)

@@ -81,13 +81,13 @@ type Frame struct {
 	Ticket *Ticket `json:"ticket,omitempty"`
 
 	// Lists: replayed messages, topics, queues, hello data.
-	Msgs   []Frame      `json:"msgs,omitempty"`
-	Topics []TopicInfo  `json:"topics,omitempty"`
-	Queues []QueueInfo  `json:"queues,omitempty"`
-	Limits *LimitsInfo  `json:"limits,omitempty"`
-	Scope  []string     `json:"scope_reasons,omitempty"`
-	Canned []string     `json:"canned,omitempty"`
-	Code   string       `json:"code,omitempty"`
+	Msgs   []Frame     `json:"msgs,omitempty"`
+	Topics []TopicInfo `json:"topics,omitempty"`
+	Queues []QueueInfo `json:"queues,omitempty"`
+	Limits *LimitsInfo `json:"limits,omitempty"`
+	Scope  []string    `json:"scope_reasons,omitempty"`
+	Canned []string    `json:"canned,omitempty"`
+	Code   string      `json:"code,omitempty"`
 }
 
 // Taxpayer is what a taxpayer may tell about themselves when opening a chat.

@@ -66,6 +66,7 @@ type Server struct {
 	// first agent connects. Zero means DefaultDeskRefresh.
 	DeskRefresh time.Duration
 
+	counters counters
 	upgrader websocket.Upgrader
 	ctx      context.Context // ends at Shutdown: stops sessions and the desk pusher
 	cancel   context.CancelFunc
@@ -184,7 +185,7 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) *conn {
 		return nil // the upgrader has answered with an HTTP error
 	}
 	cfg := s.config()
-	c := newConn(ws, cfg.Chat.Limits, s.log)
+	c := newConn(ws, cfg.Chat.Limits, s.log, &s.counters)
 	s.mu.Lock()
 	closing := s.closing
 	if !closing {
@@ -468,6 +469,32 @@ func (s *Server) pushQueuesOnce() {
 			d.c.send(agentFrame(v))
 		}
 	}
+}
+
+// Stats are the gateway's live figures, for /metrics.
+type Stats struct {
+	// Connections is the number of open WebSocket connections, both kinds.
+	Connections int
+	// Sessions is the number of chat sessions held (live, or ended and
+	// waiting for a rating or a resume).
+	Sessions int
+	// Desks is the number of logged-in agent desks.
+	Desks int
+	// SlowDropped counts connections closed because their send queue
+	// filled (a slow client).
+	SlowDropped uint64
+	// PolicyClosed counts connections closed for a limit or a bad frame.
+	PolicyClosed uint64
+}
+
+// Stats returns the gateway's live figures.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	st := Stats{Connections: len(s.conns), Sessions: len(s.sessions), Desks: len(s.desks)}
+	s.mu.Unlock()
+	st.SlowDropped = s.counters.slow.Load()
+	st.PolicyClosed = s.counters.policy.Load()
+	return st
 }
 
 // emit writes one event to the store.

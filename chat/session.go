@@ -63,6 +63,7 @@ type session struct {
 	mb    mailbox
 
 	topic    config.Topic
+	queue    string // the queue it is in now (a transfer changes it)
 	id       interaction.ID
 	taxpayer queue.Taxpayer
 	phase    phase
@@ -80,7 +81,7 @@ type session struct {
 }
 
 func newSession(srv *Server, topic config.Topic) *session {
-	return &session{srv: srv, token: newToken(), mb: newMailbox(), topic: topic, phase: phaseNew,
+	return &session{srv: srv, token: newToken(), mb: newMailbox(), topic: topic, queue: topic.Queue, phase: phaseNew,
 		seen: map[string]uint64{}}
 }
 
@@ -155,7 +156,7 @@ func (s *session) addLine(from, actor, kind, text, image, clientID string) Frame
 		agent = s.ringing
 	}
 	s.srv.emit(interaction.Event{Type: interaction.ChatMessage, At: now, ID: s.id, Actor: actor,
-		Channel: interaction.Chat, Queue: s.topic.Queue, Agent: agent, Data: data})
+		Channel: interaction.Chat, Queue: s.queue, Agent: agent, Data: data})
 	b := encodeFrame(f)
 	if s.conn != nil {
 		s.conn.sendRaw(b)
@@ -195,11 +196,21 @@ func (s *session) onOpen(c *conn, tp queue.Taxpayer) {
 	s.conn = c
 	s.taxpayer = tp
 	var adm queue.Admission
-	err := s.call(func(ctx context.Context) (err error) {
-		adm, err = s.srv.router.Offer(ctx, queue.Offer{Channel: interaction.Chat, Queue: s.topic.Queue,
-			Skills: s.topic.Skills, Taxpayer: tp, Topic: s.topic.Name, Handler: s})
-		return err
-	})
+	var err error
+	// A full or empty queue may name another queue to overflow to: offer
+	// it there (a bounded number of hops; config validation forbids loops).
+	for hop := 0; hop < 4; hop++ {
+		err = s.call(func(ctx context.Context) (err error) {
+			adm, err = s.srv.router.Offer(ctx, queue.Offer{Channel: interaction.Chat, Queue: s.queue,
+				Skills: s.topic.Skills, Taxpayer: tp, Topic: s.topic.Name, Handler: s})
+			return err
+		})
+		overflow := adm.Reason == interaction.ReasonQueueFull || adm.Reason == interaction.ReasonNoAgents
+		if err != nil || !overflow || adm.Target == "" || adm.Target == "voicemail" {
+			break
+		}
+		s.queue = adm.Target
+	}
 	if err != nil {
 		s.srv.log.Warn("chat offer refused", "err", err)
 		c.send(Frame{Type: TypeError, Code: "unavailable", Text: textUnavailable})
@@ -215,11 +226,9 @@ func (s *session) onOpen(c *conn, tp queue.Taxpayer) {
 	case interaction.ReasonAfterHours, interaction.ReasonVoicemail:
 		s.phase = phaseMessage
 	case interaction.ReasonQueueFull, interaction.ReasonNoAgents:
-		switch adm.Target {
-		case "voicemail":
+		s.phase = phaseEnded
+		if adm.Target == "voicemail" {
 			s.phase = phaseMessage
-		case "":
-			s.phase = phaseEnded
 		}
 	default:
 		s.phase = phaseEnded
@@ -478,7 +487,7 @@ func (s *session) onRate(c *conn, score int, comment string) {
 	}
 	agent := s.agent
 	s.srv.emit(interaction.Event{Type: interaction.SurveyScore, At: time.Now(), ID: s.id, Actor: interaction.ActorTaxpayer,
-		Channel: interaction.Chat, Queue: s.topic.Queue, Agent: agent, Data: data})
+		Channel: interaction.Chat, Queue: s.queue, Agent: agent, Data: data})
 	c.send(Frame{Type: TypeRated, Chat: s.id, Score: score})
 	if agent != "" {
 		s.srv.toDesk(agent, Frame{Type: TypeRated, Chat: s.id, Score: score, Comment: comment})
@@ -508,7 +517,7 @@ func (s *session) onLeaveMessage(c *conn, f Frame) {
 	}
 	var info queue.TicketInfo
 	err := s.call(func(ctx context.Context) (err error) {
-		info, err = s.srv.router.CreateTicket(ctx, queue.Ticket{Channel: interaction.Message, Queue: s.topic.Queue,
+		info, err = s.srv.router.CreateTicket(ctx, queue.Ticket{Channel: interaction.Message, Queue: s.queue,
 			Parent: s.id, Taxpayer: tp, Topic: s.topic.Name, Data: map[string]string{"text": f.Text, "source": "web"}})
 		return err
 	})
@@ -532,6 +541,7 @@ func (s *session) onRing(r queue.Ring) {
 		return
 	}
 	s.ringing = r.Agent
+	s.queue = r.Queue
 	s.srv.link(r.Agent, s)
 	if s.srv.desk(r.Agent) == nil {
 		s.ringing = ""
@@ -547,9 +557,9 @@ func (s *session) onRing(r queue.Ring) {
 }
 
 func (s *session) offerFrame(timeout time.Duration, auto bool) Frame {
-	return Frame{Type: TypeOffer, Chat: s.id, Queue: s.topic.Queue, Topic: s.topic.Label,
+	return Frame{Type: TypeOffer, Chat: s.id, Queue: s.queue, Topic: s.topic.Label,
 		Taxpayer: &Taxpayer{ID: s.taxpayer.ID, Name: s.taxpayer.Name, Phone: s.taxpayer.Phone},
-		Timeout: timeout.Milliseconds(), AutoAccept: auto}
+		Timeout:  timeout.Milliseconds(), AutoAccept: auto}
 }
 
 func (s *session) ringFailed(agent string, cause queue.RingCause) {
@@ -793,4 +803,3 @@ func (s *session) onTransfer(agent string, f Frame) {
 		s.toTaxpayer(s.stateFrame())
 	}
 }
-
