@@ -70,7 +70,6 @@ type ringing struct {
 	stop        chan struct{} // closed to withdraw the INVITE
 	stopped     atomic.Bool
 	provisional atomic.Bool // a 1xx other than 100 arrived, so CANCEL can be sent
-	withdrawn   bool        // the router or the caller gave up on it
 	done        chan struct{}
 }
 
@@ -119,6 +118,7 @@ type call struct {
 	play        *player
 	playGen     int
 	ring        *ringing
+	dying       map[int]*ringing // withdrawn rings still winding down
 	ringGen     int
 	agent       string
 	agentDlg    *sipgo.DialogClientSession
@@ -151,7 +151,7 @@ func newCall(ctx context.Context, g *Gateway, set *gwSettings, t *trunk, q strin
 		g: g, set: set, trunk: t, queue: q, ctx: ctx,
 		log:    g.log.With("call", callID, "trunk", t.Name),
 		invite: req, caller: dlg, callerID: callID, callerLeg: leg, offer: offer, codec: codec,
-		sessID: rand.Uint64() >> 1, src: media.NewSource(),
+		sessID: rand.Uint64() >> 1, src: media.NewSource(), dying: map[int]*ringing{},
 		fromRouter: make(chan routerMsg, 64), sipIn: make(chan *sipMsg),
 		playDone: make(chan int, 1), ringResults: make(chan ringResult, 8), exited: make(chan struct{}),
 	}
@@ -385,12 +385,8 @@ func (c *call) onRouter(m routerMsg) {
 	case m.ring != nil:
 		c.startRing(*m.ring)
 	case m.stop != "":
-		if c.ring != nil && c.ring.agent == m.stop && !c.ring.withdrawn {
-			c.ring.withdrawn = true
-			c.cancelRing(c.ring)
-		}
-		if c.state == stRinging {
-			c.state = stQueued
+		if c.ring != nil && c.ring.agent == m.stop {
+			c.withdrawRing()
 		}
 	case m.notice != nil:
 		if m.notice.Kind == queue.NoticeRequeued && c.state == stConnected {
@@ -418,7 +414,7 @@ func (c *call) backToQueue() {
 // transfer out, overflow with nowhere to go).
 func (c *call) onClose(cl queue.Close) {
 	c.log.Info("sip call closed by the router", "reason", cl.Reason.String(), "target", cl.Target)
-	c.abortRing()
+	c.withdrawRing()
 	if c.state == stConnected {
 		c.hangupAgent()
 	}
@@ -492,20 +488,27 @@ func (c *call) cancelRing(rg *ringing) {
 	}
 }
 
-// abortRing withdraws the ringing in progress and waits for it to end.
-func (c *call) abortRing() {
+// withdrawRing withdraws the ringing in progress without waiting: its
+// INVITE winds down (CANCEL, 487) on its own goroutine and its result is
+// released when it arrives.
+func (c *call) withdrawRing() {
 	rg := c.ring
 	if rg == nil {
 		return
 	}
-	rg.withdrawn = true
 	c.cancelRing(rg)
-	<-rg.done
-	r := <-c.ringResults
+	c.dying[rg.gen] = rg
 	c.ring = nil
-	c.dropRing(rg, r)
 	if c.state == stRinging {
 		c.state = stQueued
+	}
+}
+
+// drainRings withdraws every ringing and waits for all of them to end.
+func (c *call) drainRings() {
+	c.withdrawRing()
+	for len(c.dying) > 0 {
+		c.onRingResult(<-c.ringResults)
 	}
 }
 
@@ -522,28 +525,33 @@ func (c *call) dropRing(rg *ringing, r ringResult) {
 }
 
 func (c *call) onRingResult(r ringResult) {
+	if rg, ok := c.dying[r.gen]; ok {
+		delete(c.dying, r.gen)
+		<-rg.done
+		c.dropRing(rg, r)
+		return
+	}
 	rg := c.ring
 	if rg == nil || r.gen != rg.gen {
-		return // abortRing consumed its own result; nothing else is outstanding
+		c.log.Error("sip: result of an unknown ring", "gen", r.gen)
+		return
 	}
 	<-rg.done
 	c.ring = nil
 	if r.dlg == nil {
 		c.dropRing(rg, r)
-		if !rg.withdrawn && c.state == stRinging {
+		if c.state == stRinging {
 			c.log.Info("sip agent did not answer", "agent", rg.agent, "cause", r.cause.String(), "err", r.err)
 			ctx, cancel := c.rctx()
 			if err := c.g.router.RingFailed(ctx, c.id, rg.agent, r.cause); err != nil && !errors.Is(err, queue.ErrRingWithdrawn) {
 				c.log.Warn("sip: ring failure not reported", "err", err)
 			}
 			cancel()
-		}
-		if c.state == stRinging {
 			c.state = stQueued
 		}
 		return
 	}
-	if rg.withdrawn || c.state != stRinging {
+	if c.state != stRinging {
 		c.dropRing(rg, r)
 		return
 	}
@@ -757,7 +765,7 @@ func (c *call) onCallerHangup() {
 			c.log.Warn("sip: abandon not recorded", "err", err)
 		}
 		cancel()
-		c.abortRing()
+		c.withdrawRing()
 	case stConnected:
 		c.unbridge()
 		ctx, cancel := c.rctx()
@@ -960,7 +968,7 @@ func (c *call) agentRefer(m *sipMsg) {
 // shutdown ends the call because the gateway stops.
 func (c *call) shutdown() {
 	c.stopPlay()
-	c.abortRing()
+	c.withdrawRing()
 	ctx, cancel := c.rctx()
 	defer cancel()
 	switch c.state {
@@ -979,7 +987,7 @@ func (c *call) shutdown() {
 func (c *call) cleanup() {
 	c.stopPlay()
 	c.stopTimer()
-	c.abortRing()
+	c.drainRings()
 	c.unbridge()
 	if c.vm != nil {
 		_ = c.vm.Close()

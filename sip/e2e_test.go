@@ -483,6 +483,53 @@ func TestE2ERequeue(t *testing.T) {
 	}
 }
 
+// TestE2EAgentKilled: the agent's softphone process dies while its phone
+// rings; the ring fails at the ring timeout, the caller goes back to the
+// queue and keeps hearing hold music, and its hang-up is an abandon
+// recorded at once (a dead phone must not hold the call up).
+func TestE2EAgentKilled(t *testing.T) {
+	d := startDesk(t, "open")
+	b := d.agentMode(t, "manual")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sipp(t, d, "caller.xml", "-d", "6000")
+	}()
+	waitFor(t, 10*time.Second, "baresip to show the incoming call", func() bool {
+		return strings.Contains(b.Output(), "Incoming call")
+	})
+	b.Stop()
+	waitFor(t, 10*time.Second, "the ring to fail", func() bool {
+		evs := d.phoneEvents(t)
+		return countRingFailed(evs, "no_answer")+countRingFailed(evs, "lost") >= 1
+	})
+	<-done
+	hungUp := time.Now()
+	st := d.callStats(t)
+	if d := time.Since(hungUp); d > 5*time.Second {
+		t.Errorf("the call took %v to end after the caller hung up", d)
+	}
+	rec := d.ended(t, interaction.Phone)
+	if rec.Reason != interaction.ReasonAbandoned || rec.Wait() < 5*time.Second {
+		t.Fatalf("record: reason %v wait %v", rec.Reason, rec.Wait())
+	}
+	if st.CallerTx < 200 {
+		t.Errorf("caller heard %d packets; hold music stopped?", st.CallerTx)
+	}
+}
+
+// TestE2ETCP: the trunk over TCP.
+func TestE2ETCP(t *testing.T) {
+	d := startDesk(t, "open")
+	d.agent(t)
+	sipp(t, d, "caller.xml", "-d", "3000", "-t", "t1")
+	st := d.callStats(t)
+	rec := d.ended(t, interaction.Phone)
+	if rec.Reason != interaction.ReasonCompleted || rec.Agent != "1001" || st.AgentRx < 50 || st.CallerRx < 50 {
+		t.Fatalf("record: reason %v agent %q; RTP %+v", rec.Reason, rec.Agent, st)
+	}
+}
+
 // TestE2EUnknownSource: a call from an address no trunk lists gets 403.
 func TestE2EUnknownSource(t *testing.T) {
 	d := startDesk(t, "open")
