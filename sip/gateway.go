@@ -7,6 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -125,8 +128,8 @@ func newSettings(cfg *config.Config, log *slog.Logger) (*gwSettings, error) {
 }
 
 // NewGateway binds the SIP listeners (UDP and TCP on the same port, so
-// server.sip may name port 0) and prepares the registrar. Nothing is served
-// until Run.
+// server.sip may name port 0), prepares the registrar and repairs
+// recordings a crash left unfinished. Nothing is served until Run.
 func NewGateway(cfg *config.Config, router Router, store Store, log *slog.Logger) (*Gateway, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -173,6 +176,7 @@ func NewGateway(cfg *config.Config, router Router, store Store, log *slog.Logger
 			Host: g.addr.Addr().String(), Port: int(g.addr.Port())}},
 		RewriteContact: true,
 	}
+	g.repairRecordings(time.Now())
 	g.srv.OnRegister(g.guarded(g.reg.HandleRegister))
 	g.srv.OnInvite(g.guarded(g.onInvite))
 	g.srv.OnAck(g.guarded(g.onAck))
@@ -311,6 +315,47 @@ func (g *Gateway) Run(ctx context.Context) error {
 	_ = g.ua.Close()
 	serve.Wait()
 	return nil
+}
+
+// repairRecordings fixes the headers of recordings a crash cut short (the
+// recorder rewrites them every second, so at most a second is unaccounted
+// for). Only the last two days' folders are looked at: a crash's victims
+// are recent, and the archive may hold millions of files.
+func (g *Gateway) repairRecordings(now time.Time) {
+	if g.store == nil {
+		return
+	}
+	d, ok := g.store.Blobs().(storage.Dir)
+	if !ok {
+		return
+	}
+	loc := g.set.Load().cfg.Location
+	for _, day := range []time.Time{now, now.Add(-24 * time.Hour)} {
+		dir := filepath.Join(d.Root, filepath.FromSlash(path.Dir(recordingName("x", day, loc))))
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			if e.IsDir() || !strings.HasSuffix(e.Name(), ".wav") {
+				continue
+			}
+			p := filepath.Join(dir, e.Name())
+			f, err := os.OpenFile(p, os.O_RDWR, 0)
+			if err != nil {
+				g.log.Warn("sip: recording not checked", "file", p, "err", err)
+				continue
+			}
+			fixed, err := media.RepairWAV(f)
+			f.Close()
+			switch {
+			case err != nil:
+				g.log.Warn("sip: recording not repaired", "file", p, "err", err)
+			case fixed:
+				g.log.Info("sip: repaired a recording cut short", "file", p)
+			}
+		}
+	}
 }
 
 // begin registers a new call's goroutine; false once the gateway stops.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/taxline/taxline/config"
 	"github.com/taxline/taxline/queue"
 	"github.com/taxline/taxline/sip"
+	"github.com/taxline/taxline/sip/media"
 	"github.com/taxline/taxline/storage"
 	"github.com/taxline/taxline/storage/storagetest"
 )
@@ -28,9 +30,10 @@ func (m *memStore) Blobs() storage.Blobs { return m.blobs }
 
 // startGateway runs a router and gateway with the built-in prompts and an
 // in-memory store; no external programs.
-func startGateway(t *testing.T) *sip.Gateway {
+func startGateway(t *testing.T) *sip.Gateway { return startGatewayIn(t, t.TempDir()) }
+
+func startGatewayIn(t *testing.T, dir string) *sip.Gateway {
 	t.Helper()
-	dir := t.TempDir()
 	y := fmt.Sprintf(testYAML, "open", 46000, 46999, "unused.wav")
 	y = y[:strings.Index(y, "  prompts:")]
 	cfg, err := config.Parse(filepath.Join(dir, "taxline.yaml"), []byte(y))
@@ -174,5 +177,41 @@ func TestMalformedSIP(t *testing.T) {
 	}
 	if n := gw.Calls(); n != 0 {
 		t.Errorf("%d calls left over", n)
+	}
+}
+
+// TestRepairRecordingsAtStart: a recording whose header a crash left
+// stale is made whole when the gateway starts.
+func TestRepairRecordingsAtStart(t *testing.T) {
+	dir := t.TempDir()
+	loc, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().In(loc)
+	p := filepath.Join(dir, "recordings", now.Format("2006"), now.Format("01"), now.Format("02"), "cut.wav")
+	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := media.NewWAVWriter(f, 2, 8000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(make([]int16, 16000)); err != nil { // 1 s, header never updated
+		t.Fatal(err)
+	}
+	f.Close()
+	startGatewayIn(t, dir)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := media.ReadWAV(bytes.NewReader(b))
+	if err != nil || len(info.Samples) != 16000 {
+		t.Fatalf("after start: %d samples, %v", len(info.Samples), err)
 	}
 }
