@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -65,6 +66,7 @@ type Gateway struct {
 	dua    *sipgo.DialogUA
 	udp    net.PacketConn
 	tcp    net.Listener
+	tls    net.Listener // nil unless sip.tls.listen is set
 	addr   netip.AddrPort
 	ports  *media.Ports
 	set    atomic.Pointer[gwSettings]
@@ -146,6 +148,20 @@ func NewGateway(cfg *config.Config, router Router, store Store, log *slog.Logger
 	g.set.Store(set)
 	if err := g.listen(cfg.Server.SIP); err != nil {
 		return nil, err
+	}
+	if t := cfg.SIP.TLS; t.Listen != "" {
+		cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+		if err == nil {
+			var l net.Listener
+			l, err = net.Listen("tcp", t.Listen)
+			if err == nil {
+				g.tls = tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+			}
+		}
+		if err != nil {
+			g.closeListeners()
+			return nil, fmt.Errorf("sip: TLS listener: %w", err)
+		}
 	}
 	g.reg = NewRegistrar(cfg, router, log)
 	g.Lookup = g.reg.Lookup
@@ -266,6 +282,17 @@ func (g *Gateway) closeListeners() {
 	if g.tcp != nil {
 		g.tcp.Close()
 	}
+	if g.tls != nil {
+		g.tls.Close()
+	}
+}
+
+// TLSAddr is the SIP-over-TLS listener's address, if there is one.
+func (g *Gateway) TLSAddr() net.Addr {
+	if g.tls == nil {
+		return nil
+	}
+	return g.tls.Addr()
 }
 
 // Addr is the address the gateway listens on (UDP and TCP).
@@ -301,6 +328,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	var serve sync.WaitGroup
 	serve.Go(func() { _ = g.srv.ServeUDP(g.udp) })
 	serve.Go(func() { _ = g.srv.ServeTCP(g.tcp) })
+	if g.tls != nil {
+		serve.Go(func() { _ = g.srv.ServeTLS(g.tls) })
+	}
 	regDone := make(chan error, 1)
 	go func() { regDone <- g.reg.Run(ctx, g.cli) }()
 	g.log.Info("sip gateway listening", "addr", g.addr.String())

@@ -3,6 +3,14 @@ package sip_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	crand "crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -214,4 +222,69 @@ func TestRepairRecordingsAtStart(t *testing.T) {
 	if err != nil || len(info.Samples) != 16000 {
 		t.Fatalf("after start: %d samples, %v", len(info.Samples), err)
 	}
+}
+
+// TestTLSListener: with sip.tls set, the gateway answers SIP over TLS.
+func TestTLSListener(t *testing.T) {
+	dir := t.TempDir()
+	certPEM, keyPEM := selfSigned(t)
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(cert, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	y := fmt.Sprintf(testYAML, "open", 47000, 47999, "unused.wav")
+	y = y[:strings.Index(y, "  prompts:")] + fmt.Sprintf("  tls:\n    listen: 127.0.0.1:0\n    cert: %s\n    key: %s\n", cert, key)
+	cfg, err := config.Parse(filepath.Join(dir, "taxline.yaml"), []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := queue.NewRouter(cfg, queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := sip.NewGateway(cfg, r, &memStore{blobs: storage.Dir{Root: dir}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	gd := make(chan error, 1)
+	go func() { gd <- gw.Run(ctx) }()
+	defer func() { cancel(); <-gd }()
+	conn, err := tls.Dial("tcp", gw.TLSAddr().String(), &tls.Config{InsecureSkipVerify: true}) // self-signed test certificate
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req := strings.Replace(string(request("OPTIONS", "tls1", "", "")), "SIP/2.0/UDP", "SIP/2.0/TLS", 1)
+	if _, err := conn.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 4096)
+	n, err := conn.Read(buf)
+	if err != nil || !bytes.HasPrefix(buf[:n], []byte("SIP/2.0 200")) {
+		t.Fatalf("OPTIONS over TLS: %q %v", buf[:n], err)
+	}
+}
+
+func selfSigned(t *testing.T) (certPEM, keyPEM []byte) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(crand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
 }
