@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo"
+	gosip "github.com/emiago/sipgo/sip"
 
 	"github.com/taxline/taxline/config"
 	"github.com/taxline/taxline/interaction"
@@ -76,7 +80,10 @@ sip:
     transfer: %[4]s
 `
 
-func startDesk(t *testing.T, hours string) *desk {
+func startDesk(t *testing.T, hours string) *desk { return startDeskEdit(t, hours, nil) }
+
+// startDeskEdit is startDesk with the test config edited by edit.
+func startDeskEdit(t *testing.T, hours string, edit func(string) string) *desk {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test with SIPp and baresip; skipped with -short")
@@ -88,7 +95,11 @@ func startDesk(t *testing.T, hours string) *desk {
 	rtp := siptest.FreePort(t, true)
 	rtp -= rtp % 1000
 	rtp = max(rtp, 20000)
-	cfg, err := config.Parse(filepath.Join(dir, "taxline.yaml"), fmt.Appendf(nil, testYAML, hours, rtp, rtp+999, short))
+	y := fmt.Sprintf(testYAML, hours, rtp, rtp+999, short)
+	if edit != nil {
+		y = edit(y)
+	}
+	cfg, err := config.Parse(filepath.Join(dir, "taxline.yaml"), []byte(y))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -527,6 +538,83 @@ func TestE2ETCP(t *testing.T) {
 	rec := d.ended(t, interaction.Phone)
 	if rec.Reason != interaction.ReasonCompleted || rec.Agent != "1001" || st.AgentRx < 50 || st.CallerRx < 50 {
 		t.Fatalf("record: reason %v agent %q; RTP %+v", rec.Reason, rec.Agent, st)
+	}
+}
+
+// TestE2EMaxWaitVoicemail: nobody answers within the queue's max wait;
+// the router overflows the call to voicemail (an explicit rule), the
+// caller leaves a message and it becomes a ticket.
+func TestE2EMaxWaitVoicemail(t *testing.T) {
+	d := startDeskEdit(t, "open", func(y string) string {
+		return strings.Replace(y, "    announce_interval: 30s\n", "    announce_interval: 30s\n    max_wait: 2s\n    overflow: voicemail\n", 1)
+	})
+	sipp(t, d, "caller.xml", "-d", "5000")
+	d.callStats(t)
+	call := d.ended(t, interaction.Phone)
+	if call.Reason != interaction.ReasonVoicemail {
+		t.Fatalf("call reason %v, want voicemail", call.Reason)
+	}
+	ticket := d.ended(t, interaction.Message)
+	if ticket.Parent != call.ID || ticket.Recording == "" || ticket.AnswerBy.IsZero() {
+		t.Fatalf("ticket parent %q recording %q answer by %v", ticket.Parent, ticket.Recording, ticket.AnswerBy)
+	}
+}
+
+// TestE2ETrunkDigest: a trunk with credentials challenges the INVITE and
+// takes the call once the caller answers the challenge; a wrong password
+// is refused and leaves no interaction. The caller here is sipgo's UAC:
+// SIPp 3.6 answers only the first challenge and only MD5, and the
+// registrar offers SHA-256 first (RFC 8760).
+func TestE2ETrunkDigest(t *testing.T) {
+	d := startDeskEdit(t, "open", func(y string) string {
+		return strings.Replace(y, "      transfer: sip:12366@127.0.0.1:5090\n",
+			"      transfer: sip:12366@127.0.0.1:5090\n      username: trunk12366\n      password: s3cret-trunk\n", 1)
+	})
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("trunk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ua.Close()
+	cli, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dua := &sipgo.DialogUA{Client: cli, ContactHDR: gosip.ContactHeader{Address: gosip.Uri{Scheme: "sip", User: "13800138000", Host: "127.0.0.1"}}}
+	body, err := media.Description{Addr: netip.MustParseAddrPort("127.0.0.1:9"), Codecs: media.OfferCodecs([]string{"PCMA"}), SessionID: 1, Version: 1}.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(pass string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		uri := gosip.Uri{Scheme: "sip", User: "12366", Host: d.gw.Addr().Addr().String(), Port: int(d.gw.Addr().Port())}
+		dlg, err := dua.Invite(ctx, uri, body, gosip.NewHeader("Content-Type", "application/sdp"))
+		if err != nil {
+			return err
+		}
+		defer dlg.Close()
+		if err := dlg.WaitAnswer(ctx, sipgo.AnswerOptions{Username: "trunk12366", Password: pass}); err != nil {
+			return err
+		}
+		if err := dlg.Ack(ctx); err != nil {
+			return err
+		}
+		waitFor(t, 5*time.Second, "the call to be queued", func() bool { return len(d.phoneEvents(t)) > 0 })
+		return dlg.Bye(ctx)
+	}
+	if err := call("wrong"); err == nil {
+		t.Fatal("a wrong trunk password was accepted")
+	}
+	if err := call("s3cret-trunk"); err != nil {
+		t.Fatalf("call with the trunk's credentials: %v", err)
+	}
+	d.callStats(t)
+	rec := d.ended(t, interaction.Phone)
+	if rec.Reason != interaction.ReasonAbandoned {
+		t.Fatalf("call reason %v", rec.Reason)
+	}
+	if rs, _ := d.db.List(storage.Filter{Channel: interaction.Phone}); len(rs) != 1 {
+		t.Fatalf("%d phone interactions, want 1", len(rs))
 	}
 }
 
