@@ -15,6 +15,7 @@ import (
 
 	"github.com/emiago/sipgo"
 	gosip "github.com/emiago/sipgo/sip"
+	"go.uber.org/goleak"
 
 	"github.com/taxline/taxline/config"
 	"github.com/taxline/taxline/interaction"
@@ -237,6 +238,8 @@ func sipp(t *testing.T, d *desk, scenario string, args ...string) {
 // TestE2ECallAnswered: SIPp calls in from the trunk, baresip answers as
 // agent 1001, they talk, the caller hangs up.
 func TestE2ECallAnswered(t *testing.T) {
+	leaks := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, leaks) }) // runs after the desk has stopped
 	d := startDesk(t, "open")
 	d.agent(t)
 	start := time.Now()

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/taxline/taxline/config"
 	"github.com/taxline/taxline/queue"
 	"github.com/taxline/taxline/sip"
@@ -42,6 +44,15 @@ func startGateway(t *testing.T) *sip.Gateway { return startGatewayIn(t, t.TempDi
 
 func startGatewayIn(t *testing.T, dir string) *sip.Gateway {
 	t.Helper()
+	gw, stop := startGatewayStop(t, dir)
+	t.Cleanup(stop)
+	return gw
+}
+
+// startGatewayStop returns the gateway and a function that stops it and
+// its router and waits for both.
+func startGatewayStop(t *testing.T, dir string) (*sip.Gateway, func()) {
+	t.Helper()
 	y := fmt.Sprintf(testYAML, "open", 46000, 46999, "unused.wav")
 	y = y[:strings.Index(y, "  prompts:")]
 	cfg, err := config.Parse(filepath.Join(dir, "taxline.yaml"), []byte(y))
@@ -60,12 +71,11 @@ func startGatewayIn(t *testing.T, dir string) *sip.Gateway {
 	rd, gd := make(chan error, 1), make(chan error, 1)
 	go func() { rd <- r.Run(ctx) }()
 	go func() { gd <- gw.Run(ctx) }()
-	t.Cleanup(func() {
+	return gw, func() {
 		cancel()
 		<-gd
 		<-rd
-	})
-	return gw
+	}
 }
 
 // exchange sends one datagram from src and returns the status line of the
@@ -120,7 +130,9 @@ func request(method, callID, toTag, body string, extra ...string) []byte {
 // TestMalformedSIP: bad input gets a clear answer or is dropped, and the
 // gateway keeps serving.
 func TestMalformedSIP(t *testing.T) {
-	gw := startGateway(t)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	gw, stop := startGatewayStop(t, t.TempDir())
+	defer stop()
 	to := net.UDPAddrFromAddrPort(gw.Addr())
 	lo := "127.0.0.1"
 	for _, tc := range []struct {
