@@ -1,0 +1,48 @@
+// Package web serves taxline's pages: the taxpayer's chat widget (/chat)
+// and the agent desk (/desk), with their scripts and styles, all embedded
+// in the binary. The pages are plain HTML, CSS and JavaScript with no
+// build step and nothing loaded from another site; they talk to the
+// gateway over the WebSocket protocol of docs/CHAT.md.
+package web
+
+import (
+	"embed"
+	"io/fs"
+	"net/http"
+)
+
+//go:embed static
+var files embed.FS
+
+// Handler serves GET /chat, /desk and /static/… . Mount it at "/" (or at
+// each of those paths) on the same host as /ws/chat and /ws/agent.
+func Handler() http.Handler {
+	static, err := fs.Sub(files, "static")
+	if err != nil {
+		panic("web: embedded static folder missing: " + err.Error())
+	}
+	mux := http.NewServeMux()
+	fileServer := http.StripPrefix("/static/", http.FileServerFS(static))
+	mux.Handle("GET /static/", headers(fileServer))
+	page := func(name string) http.Handler {
+		return headers(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.ServeFileFS(w, r, static, name)
+		}))
+	}
+	mux.Handle("GET /chat", page("chat.html"))
+	mux.Handle("GET /desk", page("desk.html"))
+	return mux
+}
+
+// headers adds the pages' security headers. The chat widget may be framed
+// by an e-tax page, so it sets no frame-ancestors restriction of its own;
+// the deployment's reverse proxy narrows that to the bureau's hosts.
+func headers(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy",
+			"default-src 'self'; img-src 'self' data: blob:; connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "same-origin")
+		h.ServeHTTP(w, r)
+	})
+}
