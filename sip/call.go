@@ -350,7 +350,7 @@ func (c *call) offerTo(q string) {
 	case interaction.ReasonNone:
 		c.state = stQueued
 		if !adm.Immediate && adm.Position > 0 {
-			c.playPrompts(false, announcement(adm.Position, adm.EstimatedWait)...)
+			c.playPrompts(false, append([]string{promptQueued}, announcement(adm.Position, adm.EstimatedWait)...)...)
 		} else {
 			c.playPrompts(true, promptHold)
 		}

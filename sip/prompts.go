@@ -21,6 +21,7 @@ import (
 // sip.prompts config key replaces any of them.
 const (
 	promptWelcome    = "welcome"
+	promptQueued     = "queued"   // "坐席正忙，请稍候。"
 	promptPosition   = "position" // "您前面还有" N
 	promptPeople     = "people"   // "位来电者。"
 	promptWait       = "wait"     // "预计等待时间约" N
