@@ -732,3 +732,33 @@ func TestMD5OnlyUserAgents(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkHandleRegister is one whole digest registration through the
+// registrar (REGISTER → 401, REGISTER with MD5 credentials → 200) on
+// sipgo's types, without the network: the registrar's own CPU per
+// registration, to set beside scripts/sip-load.sh's whole-process figure.
+func BenchmarkHandleRegister(b *testing.B) {
+	cfg := testConfig(b)
+	cfg.SIP.Trunks[0].Sources = []string{"127.0.0.1/32"} // no rate limit for the load source
+	h := newHarness(b, cfg)
+	h.r.now = time.Now
+	src := "127.0.0.1:5070"
+	ha1 := algMD5.hexJoin("1001", "taxline", "demo-1001")
+	b.ReportAllocs()
+	for b.Loop() {
+		req := h.register(src, "1001", "sip:1001@127.0.0.1:5070", 300)
+		req.AppendHeader(gosip.NewHeader("User-Agent", "SIPp load"))
+		res := h.do(b, req)
+		ch, err := digest.ParseChallenge(res.GetHeader("WWW-Authenticate").Value())
+		if err != nil {
+			b.Fatal(err)
+		}
+		c := credentials{Username: "1001", Realm: "taxline", Nonce: ch.Nonce, URI: "sip:127.0.0.1", Algorithm: "MD5",
+			Cnonce: "abc", QOP: "auth", NC: "00000001"}
+		c.Response = algMD5.hexJoin(ha1, c.Nonce, c.NC, c.Cnonce, c.QOP, algMD5.hexJoin("REGISTER", c.URI))
+		req = h.register(src, "1001", "sip:1001@127.0.0.1:5070", 300)
+		if res := h.do(b, withAuth(req, c.String())); res.StatusCode != 200 {
+			b.Fatal(res.Short())
+		}
+	}
+}
