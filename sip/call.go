@@ -463,7 +463,7 @@ func (c *call) startRing(r queue.Ring) {
 	}
 	body, err := c.describe(leg, media.OfferCodecs(c.set.cfg.SIP.Codecs), media.SendRecv)
 	if err != nil {
-		leg.Close()
+		_ = leg.Close()
 		fail(queue.RingLost)
 		return
 	}
@@ -520,7 +520,7 @@ func (c *call) dropRing(rg *ringing, r ringResult) {
 		_ = r.dlg.Bye(ctx)
 		cancel()
 	}
-	rg.leg.Close()
+	_ = rg.leg.Close()
 	c.g.unbind(rg.callID)
 }
 
@@ -638,7 +638,7 @@ func (c *call) releaseAgentLeg() {
 		c.agentRx += rx
 		c.agentTx += tx
 		c.log.Info("sip agent leg closed", "agent", c.agent, "rtp_rx", rx, "rtp_tx", tx)
-		c.agentLeg.Close()
+		_ = c.agentLeg.Close()
 		c.agentLeg = nil
 	}
 	if c.agentCallID != "" {
@@ -1002,7 +1002,7 @@ func (c *call) cleanup() {
 	c.releaseAgentLeg()
 	rx, tx := c.callerLeg.Packets()
 	c.log.Info("sip call ended", "rtp_rx", rx, "rtp_tx", tx)
-	c.callerLeg.Close()
+	_ = c.callerLeg.Close()
 	if f := c.g.CallEnded; f != nil {
 		f(CallStats{ID: c.id, Agent: c.agent, CallerRx: rx, CallerTx: tx, AgentRx: c.agentRx, AgentTx: c.agentTx})
 	}

@@ -49,9 +49,6 @@ type Router interface {
 
 var _ Router = (*queue.Router)(nil)
 
-// ErrNotRunning: a request arrived before Run or after it ended.
-var ErrNotRunning = errors.New("sip: gateway not running")
-
 // Gateway is the SIP side of taxline: one sipgo UserAgent with a server
 // listening on UDP and TCP at server.sip, a client for the agent legs, the
 // registrar, and one goroutine per call.
@@ -259,7 +256,7 @@ func (g *Gateway) listen(addr string) error {
 		bound := udp.LocalAddr().(*net.UDPAddr).AddrPort()
 		tcp, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(bound))
 		if err != nil {
-			udp.Close()
+			_ = udp.Close()
 			if ap.Port() == 0 {
 				continue // the TCP twin of a random UDP port was taken
 			}
@@ -277,13 +274,13 @@ func (g *Gateway) listen(addr string) error {
 
 func (g *Gateway) closeListeners() {
 	if g.udp != nil {
-		g.udp.Close()
+		_ = g.udp.Close()
 	}
 	if g.tcp != nil {
-		g.tcp.Close()
+		_ = g.tcp.Close()
 	}
 	if g.tls != nil {
-		g.tls.Close()
+		_ = g.tls.Close()
 	}
 }
 
@@ -340,7 +337,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.stopping = true
 	g.mu.Unlock()
 	g.wg.Wait()
-	<-regDone
+	if err := <-regDone; err != nil && !errors.Is(err, context.Canceled) {
+		g.log.Warn("sip: registrar stopped", "err", err)
+	}
 	g.closeListeners()
 	_ = g.ua.Close()
 	serve.Wait()
@@ -513,7 +512,7 @@ func (g *Gateway) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 	}
 	dlg, err := g.dua.ReadInvite(req, tx)
 	if err != nil {
-		leg.Close()
+		_ = leg.Close()
 		respond(tx, req, gosip.StatusBadRequest, "Bad Request")
 		return
 	}

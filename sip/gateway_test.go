@@ -40,8 +40,6 @@ func (m *memStore) Blobs() storage.Blobs { return m.blobs }
 
 // startGateway runs a router and gateway with the built-in prompts and an
 // in-memory store; no external programs.
-func startGateway(t *testing.T) *sip.Gateway { return startGatewayIn(t, t.TempDir()) }
-
 func startGatewayIn(t *testing.T, dir string) *sip.Gateway {
 	t.Helper()
 	gw, stop := startGatewayStop(t, dir)

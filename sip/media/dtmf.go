@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-// ErrShortEvent: a telephone-event payload under 4 bytes.
+// ErrShortEvent is returned for a telephone-event payload under 4 bytes.
 var ErrShortEvent = errors.New("media: telephone-event payload too short")
 
 // TelephoneEvent is one RFC 4733 §2.3 event payload.

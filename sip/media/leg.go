@@ -16,7 +16,7 @@ import (
 	"github.com/pion/rtp"
 )
 
-// ErrNoPorts: every port of the RTP range is in use.
+// ErrNoPorts is returned when every port of the RTP range is in use.
 var ErrNoPorts = errors.New("media: no free RTP port")
 
 // Ports hands out even UDP ports from the configured range (RFC 3550 §11:

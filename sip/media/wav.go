@@ -78,7 +78,7 @@ func (w *WAVWriter) Write(samples []int16) error {
 	return nil
 }
 
-// Duration is the length of audio written so far at rate.
+// Samples is how many sample frames (one sample per channel) were written.
 func (w *WAVWriter) Samples() int64 { return w.data / int64(2*w.channels) }
 
 // UpdateHeader writes the current sizes into the header.

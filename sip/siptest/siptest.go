@@ -43,7 +43,7 @@ func FreePort(t testing.TB, pair bool) int {
 		}
 		p := u.LocalAddr().(*net.UDPAddr).Port
 		if pair && p%2 == 1 {
-			u.Close()
+			_ = u.Close()
 			continue
 		}
 		l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p})
@@ -53,12 +53,12 @@ func FreePort(t testing.TB, pair bool) int {
 			u2, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p + 1})
 			ok = err == nil
 		}
-		u.Close()
+		_ = u.Close()
 		if l != nil {
-			l.Close()
+			_ = l.Close()
 		}
 		if u2 != nil {
-			u2.Close()
+			_ = u2.Close()
 		}
 		if ok {
 			return p
@@ -208,7 +208,8 @@ func (b *Baresip) Stop() {
 		return
 	}
 	select {
-	case <-b.done:
+	case err := <-b.done: // already exited; keep the result for the next Stop
+		b.done <- err
 		return
 	default:
 	}
