@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -236,10 +237,22 @@ func (r *Registrar) Banned(src string) bool {
 // cheapest place to shed a flood. It never returns an error: sipgo stops
 // reading the socket on one.
 func (r *Registrar) ReadFilter(info gosip.TransportReadProps, data []byte) ([]byte, error) {
-	if info.RemoteAddr == nil {
+	var ip netip.Addr
+	switch a := info.RemoteAddr.(type) {
+	case *net.UDPAddr:
+		ip = a.AddrPort().Addr().Unmap()
+	case *net.TCPAddr:
+		ip = a.AddrPort().Addr().Unmap()
+	case nil:
 		return data, nil
+	default:
+		ap, err := netip.ParseAddrPort(a.String())
+		if err != nil {
+			return data, nil
+		}
+		ip = ap.Addr().Unmap()
 	}
-	if ap, err := netip.ParseAddrPort(info.RemoteAddr.String()); err == nil && r.guard.banned(ap.Addr().Unmap(), "", r.now()) {
+	if r.guard.banned(ip, "", r.now()) {
 		return nil, nil
 	}
 	return data, nil
