@@ -1,6 +1,18 @@
 package main
 
-import "github.com/taxline/taxline/api"
+import (
+	"net/http"
 
-// mountPages mounts the web pages.
-func mountPages(srv *api.Server) {}
+	"github.com/taxline/taxline/api"
+	"github.com/taxline/taxline/web"
+)
+
+// mountPages mounts the web pages: the chat widget, the agent desk and
+// their assets. "/" leads a visitor to the chat widget.
+func mountPages(srv *api.Server) {
+	pages := web.Handler()
+	srv.Handle("GET /chat", pages)
+	srv.Handle("GET /desk", pages)
+	srv.Handle("GET /static/", pages)
+	srv.Handle("GET /{$}", http.RedirectHandler("/chat", http.StatusFound))
+}
