@@ -15,6 +15,7 @@ import (
 	gosip "github.com/emiago/sipgo/sip"
 	"github.com/emiago/sipgo/siptest"
 	"github.com/icholy/digest"
+	"go.uber.org/goleak"
 
 	"github.com/taxline/taxline/config"
 	"github.com/taxline/taxline/configs"
@@ -555,6 +556,7 @@ func TestBadExpiresHeader(t *testing.T) {
 // TestPresenceFollowsRegistration: Run tells the router when the phone
 // comes (REGISTER) and goes (expiry, unregister).
 func TestPresenceFollowsRegistration(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	h := newHarness(t, nil)
 	h.r.tick = 10 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
