@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -33,39 +34,48 @@ func Need(t testing.TB, programs ...string) {
 }
 
 // FreePort returns a port that was free on 127.0.0.1 for both UDP and TCP
-// (and, with pair, its odd neighbour for RTCP) a moment ago.
+// a moment ago; with pair, an even one whose odd neighbour (RTCP, or
+// baresip's SIP/TLS listener) was free too.
 func FreePort(t testing.TB, pair bool) int {
 	t.Helper()
-	for i := 0; i < 100; i++ {
-		u, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
+	n := 1
+	if pair {
+		n = 2
+	}
+	for i := 0; i < 500; i++ {
+		p := 20000 + rand.IntN(40000)
+		if pair {
+			p &^= 1
 		}
-		p := u.LocalAddr().(*net.UDPAddr).Port
-		if pair && p%2 == 1 {
-			_ = u.Close()
-			continue
-		}
-		l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p})
-		ok := err == nil
-		var u2 *net.UDPConn
-		if ok && pair {
-			u2, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p + 1})
-			ok = err == nil
-		}
-		_ = u.Close()
-		if l != nil {
-			_ = l.Close()
-		}
-		if u2 != nil {
-			_ = u2.Close()
-		}
-		if ok {
+		if portsFree(p, n) {
 			return p
 		}
 	}
 	t.Fatal("siptest: no free port")
 	return 0
+}
+
+// portsFree reports whether UDP and TCP ports p … p+n-1 can be bound.
+func portsFree(p, n int) bool {
+	var closers []func() error
+	defer func() {
+		for _, c := range closers {
+			_ = c()
+		}
+	}()
+	for q := p; q < p+n; q++ {
+		u, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: q})
+		if err != nil {
+			return false
+		}
+		closers = append(closers, u.Close)
+		l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: q})
+		if err != nil {
+			return false
+		}
+		closers = append(closers, l.Close)
+	}
+	return true
 }
 
 // Tone writes a sine tone as an 8 kHz mono 16-bit WAV with sox.
@@ -161,7 +171,8 @@ func StartBaresip(t testing.TB, c BaresipConfig) *Baresip {
 	t.Helper()
 	Need(t, "baresip")
 	dir := t.TempDir()
-	b := &Baresip{Dir: dir, Port: FreePort(t, false), out: &syncBuffer{}, done: make(chan error, 1)}
+	// baresip listens on Port for UDP and TCP and on Port+1 for TLS.
+	b := &Baresip{Dir: dir, Port: FreePort(t, true), out: &syncBuffer{}, done: make(chan error, 1)}
 	b.ctrl = "127.0.0.1:" + strconv.Itoa(FreePort(t, false))
 	mode := c.AnswerMode
 	if mode == "" {
