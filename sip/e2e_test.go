@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,6 +36,8 @@ type desk struct {
 	gw     *sip.Gateway
 	stats  chan sip.CallStats
 	target string // the gateway's host:port
+	logMu  *sync.Mutex
+	logs   *strings.Builder
 }
 
 const testYAML = `
@@ -104,7 +107,8 @@ func startDeskEdit(t *testing.T, hours string, edit func(string) string) *desk {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logMu, logs := &sync.Mutex{}, &strings.Builder{}
+	log := slog.New(slog.NewTextHandler(testWriter{t, logMu, logs}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	db, err := storage.Open(filepath.Join(dir, "data"), storage.Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +121,8 @@ func startDeskEdit(t *testing.T, hours string, edit func(string) string) *desk {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &desk{cfg: cfg, db: db, router: r, gw: gw, stats: make(chan sip.CallStats, 16), target: gw.Addr().String()}
+	d := &desk{cfg: cfg, db: db, router: r, gw: gw, stats: make(chan sip.CallStats, 16), target: gw.Addr().String(),
+		logMu: logMu, logs: logs}
 	gw.CallEnded = func(s sip.CallStats) { d.stats <- s }
 	ctx, cancel := context.WithCancel(context.Background())
 	routerDone, gwDone := make(chan error, 1), make(chan error, 1)
@@ -136,11 +141,34 @@ func startDeskEdit(t *testing.T, hours string, edit func(string) string) *desk {
 	return d
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct {
+	t   *testing.T
+	mu  *sync.Mutex // guards all
+	all *strings.Builder
+}
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
+	w.mu.Lock()
+	w.all.Write(p)
+	w.mu.Unlock()
 	return len(p), nil
+}
+
+// logged reports whether the desk's log has a line with every one of parts.
+func (d *desk) logged(parts ...string) bool {
+	d.logMu.Lock()
+	defer d.logMu.Unlock()
+	for _, line := range strings.Split(d.logs.String(), "\n") {
+		ok := true
+		for _, p := range parts {
+			ok = ok && strings.Contains(line, p)
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
 }
 
 // agent starts baresip as agent 1001 and waits until the router has it
@@ -424,6 +452,35 @@ func TestE2ETransfer(t *testing.T) {
 	}
 	if rec.Disposition != interaction.DispositionTransferred {
 		t.Errorf("disposition %v", rec.Disposition)
+	}
+}
+
+// TestE2EAgentHoldTransfer: the agent's softphone puts the caller on hold
+// and back (re-INVITEs from the agent side), then transfers the call to
+// 12366 with REFER; the gateway sends the caller out through the trunk.
+func TestE2EAgentHoldTransfer(t *testing.T) {
+	d := startDesk(t, "open")
+	b := d.agent(t)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sipp(t, d, "transfer.xml")
+	}()
+	waitFor(t, 10*time.Second, "the call to be connected", func() bool { return d.logged("sip call connected") })
+	for _, step := range []struct{ cmd, want string }{{"hold", "direction=sendonly"}, {"resume", "direction=sendrecv"}} {
+		if out, err := b.Command(step.cmd, ""); err != nil {
+			t.Fatalf("%s: %v %s", step.cmd, err, out)
+		}
+		waitFor(t, 5*time.Second, "the agent's re-INVITE ("+step.cmd+")", func() bool { return d.logged("sip re-INVITE", step.want) })
+	}
+	if out, err := b.Command("transfer", "12366"); err != nil {
+		t.Fatalf("transfer: %v %s", err, out)
+	}
+	<-done
+	d.callStats(t)
+	rec := d.ended(t, interaction.Phone)
+	if rec.Reason != interaction.ReasonTransferred || rec.Transfer != d.cfg.SIP.Trunks[0].Transfer {
+		t.Fatalf("record: reason %v transfer %q", rec.Reason, rec.Transfer)
 	}
 }
 
