@@ -68,7 +68,10 @@ type Server struct {
 
 	counters counters
 	upgrader websocket.Upgrader
-	ctx      context.Context // ends at Shutdown: stops sessions and the desk pusher
+	// activities carries Router.Activity calls to one goroutine, in order,
+	// so that delivering a message never waits for the router.
+	activities mailbox
+	ctx        context.Context // ends at Shutdown: stops sessions and the desk pusher
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup // sessions, connections, the desk pusher
 	pusher   sync.Once
@@ -100,6 +103,9 @@ func NewServer(cfg *config.Config, router Router, store Store, log *slog.Logger)
 		agentChats: map[string]map[*session]struct{}{}, conns: map[*conn]struct{}{},
 	}
 	s.cfg.Store(cfg)
+	s.activities = newMailbox()
+	s.wg.Add(1)
+	go s.reportActivity()
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  1024,
 		WriteBufferSize: 1024,
@@ -495,6 +501,21 @@ func (s *Server) Stats() Stats {
 	st.SlowDropped = s.counters.slow.Load()
 	st.PolicyClosed = s.counters.policy.Load()
 	return st
+}
+
+// reportActivity makes the queued Router.Activity calls until Shutdown.
+func (s *Server) reportActivity() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.activities.signal:
+			for _, f := range s.activities.take() {
+				f()
+			}
+		}
+	}
 }
 
 // emit writes one event to the store.

@@ -333,11 +333,20 @@ func (s *session) onTaxpayerSend(c *conn, f Frame) {
 	}
 }
 
+// activity tells the router who spoke (C2, C4, C5). The call is queued, in
+// order, to the server's activity goroutine: the message is already
+// delivered and nothing here waits for the router.
 func (s *session) activity(p queue.Party) {
-	err := s.call(func(ctx context.Context) error { return s.srv.router.Activity(ctx, s.id, p) })
-	if err != nil && !errors.Is(err, queue.ErrUnknownInteraction) && !errors.Is(err, queue.ErrWrongState) {
-		s.srv.log.Warn("chat activity", "chat", s.id, "err", err)
-	}
+	id, srv := s.id, s.srv
+	srv.activities.push(func() {
+		ctx, cancel := srv.routerCtx()
+		defer cancel()
+		err := srv.router.Activity(ctx, id, p)
+		if err != nil && !errors.Is(err, queue.ErrUnknownInteraction) && !errors.Is(err, queue.ErrWrongState) &&
+			!errors.Is(err, context.Canceled) {
+			srv.log.Warn("chat activity", "chat", id, "err", err)
+		}
+	})
 }
 
 func (s *session) onTaxpayerTyping(c *conn, on bool) {
