@@ -9,8 +9,10 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -482,6 +484,41 @@ func TestE2EAgentHoldTransfer(t *testing.T) {
 	if rec.Reason != interaction.ReasonTransferred || rec.Transfer != d.cfg.SIP.Trunks[0].Transfer {
 		t.Fatalf("record: reason %v transfer %q", rec.Reason, rec.Transfer)
 	}
+}
+
+// TestE2ELoad: 100 calls from SIPp at 25 calls/s, each queued for 4 s
+// with hold music (no agent), then abandoned. Every one is stored as an
+// abandon, none fails, and the gateway's CPU per call-second is logged.
+func TestE2ELoad(t *testing.T) {
+	d := startDesk(t, "open")
+	const calls = 100
+	var before, after syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	start := time.Now()
+	sipp(t, d, "caller.xml", "-d", "4000", "-m", strconv.Itoa(calls), "-r", "25", "-l", strconv.Itoa(calls))
+	for i := 0; i < calls; i++ {
+		d.callStats(t)
+	}
+	wall := time.Since(start)
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	cpu := time.Duration(after.Utime.Nano()+after.Stime.Nano()-before.Utime.Nano()-before.Stime.Nano()) * time.Nanosecond
+	_ = d.db.Sync(context.Background())
+	rs, err := d.db.List(storage.Filter{Channel: interaction.Phone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	abandoned := 0
+	for _, r := range rs {
+		if r.Reason == interaction.ReasonAbandoned {
+			abandoned++
+		}
+	}
+	if len(rs) != calls || abandoned != calls {
+		t.Fatalf("%d interactions, %d abandoned; want %d each", len(rs), abandoned, calls)
+	}
+	callSeconds := float64(calls) * 4.3 // the pause plus the welcome prompt
+	t.Logf("LOAD: %d calls in %v; process CPU %v = %.2f ms per call-second (router, store, gateway, RTP both ways)",
+		calls, wall.Round(time.Millisecond), cpu.Round(time.Millisecond), float64(cpu.Milliseconds())/callSeconds)
 }
 
 // phoneEvents returns the events of the (only) phone interaction.
