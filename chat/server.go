@@ -72,9 +72,9 @@ type Server struct {
 	// so that delivering a message never waits for the router.
 	activities mailbox
 	ctx        context.Context // ends at Shutdown: stops sessions and the desk pusher
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup // sessions, connections, the desk pusher
-	pusher   sync.Once
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup // sessions, connections, the desk pusher
+	pusher     sync.Once
 
 	mu         sync.Mutex // guards the maps below and closing
 	closing    bool
