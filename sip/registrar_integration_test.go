@@ -216,6 +216,32 @@ func freeUDPPort(t *testing.T) int {
 	return pc.LocalAddr().(*net.UDPAddr).Port
 }
 
+// freeBaresipPort returns a port p where UDP p, TCP p and TCP p+1 (baresip
+// listens on all three: UDP, TCP, TLS) were all free a moment ago. Loopback
+// TCP ports in TIME_WAIT from other tests make a bare free UDP port fail.
+func freeBaresipPort(t *testing.T) int {
+	t.Helper()
+	for range 100 {
+		p := freeUDPPort(t)
+		if p >= 65535 {
+			continue
+		}
+		l1, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1))
+		_ = l1.Close()
+		if err != nil {
+			continue
+		}
+		_ = l2.Close()
+		return p
+	}
+	t.Fatal("no free port for baresip")
+	return 0
+}
+
 // baresip is a running baresip softphone with its output collected.
 type baresip struct {
 	cmd  *exec.Cmd
@@ -229,7 +255,7 @@ func startBaresip(t *testing.T, registrar, user, pass, params string) *baresip {
 	t.Helper()
 	bin := needProgram(t, "baresip")
 	dir := t.TempDir()
-	port := freeUDPPort(t)
+	port := freeBaresipPort(t)
 	conf := fmt.Sprintf(`sip_listen		127.0.0.1:%d
 module_path		/usr/lib/baresip/modules
 module			g711.so
@@ -262,6 +288,9 @@ sip_trans_def		udp
 func (b *baresip) stop(t *testing.T) {
 	select {
 	case <-b.done:
+		if t.Failed() {
+			t.Logf("baresip had exited; output:\n%s", b.out.String())
+		}
 		return
 	default:
 	}
