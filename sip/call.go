@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -32,11 +33,12 @@ const (
 	stVoicemail                 // recording a message
 	stTransferring              // transfer prompt, then REFER
 	stClosing                   // closing prompt, then BYE
+	stOutbound                  // REFER refused: bridged to a new call through the trunk
 	stEnded
 )
 
 var stateNames = [...]string{"answering", "welcome", "queued", "ringing", "connected", "survey",
-	"voicemail_prompt", "voicemail", "transferring", "closing", "ended"}
+	"voicemail_prompt", "voicemail", "transferring", "closing", "outbound", "ended"}
 
 func (s callState) String() string {
 	if int(s) < len(stateNames) {
@@ -538,6 +540,16 @@ func (c *call) onRingResult(r ringResult) {
 	}
 	<-rg.done
 	c.ring = nil
+	if c.state == stTransferring {
+		if r.dlg == nil {
+			c.log.Warn("sip: transfer target did not answer; ending the call", "target", c.transferTo, "err", r.err)
+			c.dropRing(rg, r)
+			c.closing()
+			return
+		}
+		c.connectOutbound(rg, r)
+		return
+	}
 	if r.dlg == nil {
 		c.dropRing(rg, r)
 		if c.state == stRinging {
@@ -776,12 +788,21 @@ func (c *call) onCallerHangup() {
 		c.hangupAgent()
 	case stVoicemail:
 		c.finishVoicemail()
+	case stOutbound:
+		c.hangupAgent()
 	}
 	c.state = stEnded
 }
 
 func (c *call) onAgentHangup() {
 	c.log.Info("sip agent hung up", "agent", c.agent)
+	if c.state == stOutbound {
+		c.unbridge()
+		c.releaseAgentLeg()
+		c.hangupCaller()
+		c.state = stEnded
+		return
+	}
 	if c.state != stConnected {
 		c.releaseAgentLeg()
 		return
@@ -897,8 +918,8 @@ func (c *call) refer() {
 	res, err := c.caller.Do(ctx, req)
 	cancel()
 	if err != nil || !res.IsSuccess() {
-		c.log.Warn("sip: REFER refused; ending the call", "target", c.transferTo, "err", err)
-		c.closing()
+		c.log.Info("sip: REFER refused; calling the target through the trunk", "target", c.transferTo, "err", err)
+		c.outbound(target)
 		return
 	}
 	c.log.Info("sip call transferred", "target", c.transferTo)
@@ -965,6 +986,53 @@ func (c *call) agentRefer(m *sipMsg) {
 	// An external target comes back as the router's Close (Transferred).
 }
 
+// outbound is the other way to transfer out: a new INVITE to the target
+// through the trunk, with the caller bridged to it here (media stays
+// anchored; the interaction has already ended as transferred).
+func (c *call) outbound(target gosip.Uri) {
+	leg, err := c.g.ports.Open(c.g.addr.Addr(), c.g.log)
+	if err != nil {
+		c.log.Error("sip: no RTP port for the transfer", "err", err)
+		c.closing()
+		return
+	}
+	body, err := c.describe(leg, media.OfferCodecs(c.set.cfg.SIP.Codecs), media.SendRecv)
+	if err != nil {
+		_ = leg.Close()
+		c.closing()
+		return
+	}
+	port := target.Port
+	if port == 0 {
+		port = 5060
+	}
+	b := Binding{Agent: target.User, Contact: target, Source: net.JoinHostPort(target.Host, strconv.Itoa(port)), Transport: "UDP"}
+	if tp, ok := target.UriParams.Get("transport"); ok {
+		b.Transport = strings.ToUpper(tp)
+	}
+	c.ringGen++
+	rg := &ringing{gen: c.ringGen, agent: "", leg: leg, callID: newCallID(), stop: make(chan struct{}), done: make(chan struct{})}
+	c.ring = rg
+	c.g.bind(rg.callID, c)
+	from := callerNumber(c.invite)
+	go func() {
+		defer close(rg.done)
+		c.ringResults <- c.g.ringAgent(c.ctx, rg, b, body, from, 60*time.Second, c.set.cfg.SIP.Codecs)
+	}()
+}
+
+// connectOutbound bridges the caller to the transfer target's leg.
+func (c *call) connectOutbound(rg *ringing, r ringResult) {
+	c.stopPlay()
+	c.agentDlg, c.agentLeg, c.agentCallID = r.dlg, rg.leg, rg.callID
+	c.agentLeg.Configure(r.answer.Addr, r.codec, r.answer.Dir)
+	c.state = stOutbound
+	c.log.Info("sip call transferred through the trunk", "target", c.transferTo)
+	callerLeg, outLeg := c.callerLeg, c.agentLeg
+	callerLeg.SetSink(func(f media.Frame) { _ = outLeg.Write(f) })
+	outLeg.SetSink(func(f media.Frame) { _ = callerLeg.Write(f) })
+}
+
 // shutdown ends the call because the gateway stops.
 func (c *call) shutdown() {
 	c.stopPlay()
@@ -978,6 +1046,8 @@ func (c *call) shutdown() {
 		c.hangupAgent()
 	case stVoicemail:
 		c.finishVoicemail()
+	case stOutbound:
+		c.hangupAgent()
 	}
 	c.hangupCaller()
 	c.state = stEnded

@@ -521,6 +521,54 @@ func TestE2ELoad(t *testing.T) {
 		calls, wall.Round(time.Millisecond), cpu.Round(time.Millisecond), float64(cpu.Milliseconds())/callSeconds)
 }
 
+// TestE2ETransferByInvite: the trunk refuses REFER, so the gateway calls
+// the 12366 target (a SIPp UAS echoing RTP) through the trunk and bridges
+// the caller to it.
+func TestE2ETransferByInvite(t *testing.T) {
+	port := siptest.FreePort(t, false)
+	target := fmt.Sprintf("sip:12366@127.0.0.1:%d", port)
+	d := startDeskEdit(t, "open", func(y string) string {
+		return strings.Replace(y, "transfer: sip:12366@127.0.0.1:5090", "transfer: "+target, 1)
+	})
+	d.agent(t)
+	uas := make(chan siptest.SIPp, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		uas <- siptest.RunSIPp(ctx, t, "", "-sn", "uas", "-p", strconv.Itoa(port), "-rtp_echo")
+	}()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sipp(t, d, "transfer_refused.xml", "-d", "3000")
+	}()
+	var id interaction.ID
+	waitFor(t, 10*time.Second, "the call to be connected", func() bool {
+		for _, e := range d.phoneEvents(t) {
+			if e.Type == interaction.Answered {
+				id = e.ID
+				return true
+			}
+		}
+		return false
+	})
+	if err := d.router.Transfer(context.Background(), id, target, d.cfg.ScopeReasons[0], "agent:1001"); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if res := <-uas; res.Err != nil {
+		t.Fatalf("12366 UAS: %v\n%s", res.Err, res.Output)
+	}
+	st := d.callStats(t)
+	rec := d.ended(t, interaction.Phone)
+	if rec.Reason != interaction.ReasonTransferred || rec.Transfer != target {
+		t.Fatalf("record: reason %v transfer %q", rec.Reason, rec.Transfer)
+	}
+	if !d.logged("sip call transferred through the trunk") || st.AgentRx < 50 {
+		t.Fatalf("not bridged to the transfer target; RTP %+v", st)
+	}
+}
+
 // phoneEvents returns the events of the (only) phone interaction.
 func (d *desk) phoneEvents(t *testing.T) []interaction.Event {
 	t.Helper()

@@ -95,13 +95,18 @@ type SIPp struct {
 	Err    error
 }
 
-// RunSIPp runs sipp with args against target (host:port) and waits for it.
+// RunSIPp runs sipp with args against target (host:port; "" for a UAS)
+// and waits for it.
 // It always bounds the run: -m 1 unless given, -recv_timeout and -timeout.
 func RunSIPp(ctx context.Context, t testing.TB, target string, args ...string) SIPp {
 	t.Helper()
 	dir := t.TempDir()
-	all := []string{target, "-nostdin", "-trace_err", "-trace_msg",
-		"-message_file", filepath.Join(dir, "msg.log"), "-error_file", filepath.Join(dir, "err.log")}
+	var all []string
+	if target != "" {
+		all = append(all, target)
+	}
+	all = append(all, "-nostdin", "-trace_err", "-trace_msg",
+		"-message_file", filepath.Join(dir, "msg.log"), "-error_file", filepath.Join(dir, "err.log"))
 	has := func(f string) bool {
 		for _, a := range args {
 			if a == f {
