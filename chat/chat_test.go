@@ -683,3 +683,47 @@ func (w tWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(b)))
 	return len(b), nil
 }
+
+// A desk that drops keeps its chats: logging in again with its token
+// gives them back with what was said meanwhile. An offer to a desk that
+// drops fails as lost and goes to the next agent.
+func TestDeskReconnect(t *testing.T) {
+	env := start(t, testConfig(t))
+	a1 := dial(t, env.AgentURL)
+	send(t, a1, chat.Frame{Type: chat.TypeLogin, Agent: "1001", Password: "demo-1001"})
+	tok := expect(t, a1, chat.TypeLoggedIn, nil).Token
+	tp, id, _ := connect(t, env, a1)
+	a1.Close()
+	send(t, tp, chat.Frame{Type: chat.TypeSend, ClientID: "t1", Text: "客服还在吗"})
+	expect(t, tp, chat.TypeMsg, isMsg(chat.FromTaxpayer, "还在吗"))
+
+	again := dial(t, env.AgentURL)
+	send(t, again, chat.Frame{Type: chat.TypeLogin, Token: tok})
+	expect(t, again, chat.TypeLoggedIn, func(f chat.Frame) bool { return f.Agent == "1001" })
+	c := expect(t, again, chat.TypeChatFrame, func(f chat.Frame) bool { return f.Chat == id })
+	if last := c.Msgs[len(c.Msgs)-1]; last.Text != "客服还在吗" {
+		t.Fatalf("history ends with %q", last.Text)
+	}
+	send(t, again, chat.Frame{Type: chat.TypeSend, Chat: id, ClientID: "a1", Text: "在的"})
+	expect(t, tp, chat.TypeMsg, isMsg(chat.FromAgent, "在的"))
+
+	// 1001 is on break; 1002 is offered the next chat and vanishes.
+	send(t, again, chat.Frame{Type: chat.TypeStatus, Status: "break"})
+	expect(t, again, chat.TypeAgentState, func(f chat.Frame) bool { return f.Status == "break" })
+	a2 := login(t, env, "1002")
+	_, id2, _ := open(t, env)
+	expect(t, a2, chat.TypeOffer, func(f chat.Frame) bool { return f.Chat == id2 })
+	a2.Close()
+	if _, err := env.Store.WaitFor(id2, wait, func(e interaction.Event) bool {
+		return e.Type == interaction.RingFailed && e.Data["cause"] == "lost"
+	}); err != nil {
+		t.Fatal(err)
+	}
+	send(t, again, chat.Frame{Type: chat.TypeStatus, Status: "available"})
+	expect(t, again, chat.TypeOffer, func(f chat.Frame) bool { return f.Chat == id2 })
+
+	// A stale token is refused.
+	bad := dial(t, env.AgentURL)
+	send(t, bad, chat.Frame{Type: chat.TypeLogin, Token: "0123456789abcdef0123456789abcdef"})
+	expect(t, bad, chat.TypeError, func(f chat.Frame) bool { return f.Code == "bad_login" })
+}

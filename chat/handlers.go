@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
@@ -223,8 +224,16 @@ func (d *desk) login(f Frame) error {
 	cfg := d.srv.config()
 	agent := ""
 	if f.Token != "" {
+		now := time.Now()
 		d.srv.mu.Lock()
-		agent = d.srv.deskTokens[f.Token]
+		if t, ok := d.srv.deskTokens[f.Token]; ok && now.Before(t.expires) {
+			agent = t.agent
+		}
+		for k, t := range d.srv.deskTokens {
+			if !now.Before(t.expires) {
+				delete(d.srv.deskTokens, k)
+			}
+		}
 		d.srv.mu.Unlock()
 	} else {
 		for _, a := range cfg.Agents {
@@ -252,10 +261,12 @@ func (d *desk) login(f Frame) error {
 	token := f.Token
 	if token == "" {
 		token = newToken()
+		d.srv.mu.Lock()
+		d.srv.deskTokens[token] = deskToken{agent: agent, expires: time.Now().Add(deskTokenLifetime)}
+		d.srv.mu.Unlock()
 	}
 	d.agent = agent
 	d.srv.mu.Lock()
-	d.srv.deskTokens[token] = agent
 	old := d.srv.desks[agent]
 	d.srv.desks[agent] = d
 	d.srv.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -81,7 +82,7 @@ type Server struct {
 	sessions   map[string]*session         // by token
 	chats      map[interaction.ID]*session // by interaction id
 	desks      map[string]*desk            // logged-in desks by agent id
-	deskTokens map[string]string           // desk session token → agent id
+	deskTokens map[string]deskToken        // desk session token → agent
 	agentChats map[string]map[*session]struct{}
 	conns      map[*conn]struct{}
 }
@@ -99,7 +100,7 @@ func NewServer(cfg *config.Config, router Router, store Store, log *slog.Logger)
 		router: router, store: store, log: log.With("component", "chat"),
 		ctx: ctx, cancel: cancel,
 		sessions: map[string]*session{}, chats: map[interaction.ID]*session{},
-		desks: map[string]*desk{}, deskTokens: map[string]string{},
+		desks: map[string]*desk{}, deskTokens: map[string]deskToken{},
 		agentChats: map[string]map[*session]struct{}{}, conns: map[*conn]struct{}{},
 	}
 	s.cfg.Store(cfg)
@@ -276,9 +277,20 @@ func (s *Server) agentHello() Frame {
 	cfg := s.config()
 	f := Frame{Type: TypeHello, Scope: cfg.ScopeReasons, Canned: CannedResponses}
 	for _, q := range cfg.Queues {
-		f.Queues = append(f.Queues, QueueInfo{Name: q.Name})
+		if slices.Contains(q.Channels, "chat") {
+			f.Queues = append(f.Queues, QueueInfo{Name: q.Name})
+		}
 	}
 	return f
+}
+
+// deskTokenLifetime bounds how long a desk token can log in again (a
+// working day and then some); after it the agent types the password.
+const deskTokenLifetime = 14 * time.Hour
+
+type deskToken struct {
+	agent   string
+	expires time.Time
 }
 
 // newToken returns 128 random bits in hex.

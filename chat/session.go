@@ -623,10 +623,16 @@ func (s *session) onDecline(agent string) {
 // onDeskGone: the agent's desk disconnected while it was being offered
 // this chat.
 func (s *session) onDeskGone(agent string) {
-	if s.ringing == agent {
+	switch {
+	case s.ringing == agent:
 		s.ringing = ""
 		s.srv.unlink(agent, s)
 		s.ringFailed(agent, queue.RingLost)
+	case s.agent == agent && s.phase == phaseLeft:
+		// Nobody is left to give a disposition: end it without one.
+		if err := s.endWith(queue.End{By: queue.PartyTaxpayer}); err != nil {
+			s.srv.log.Warn("chat end", "chat", s.id, "err", err)
+		}
 	}
 }
 

@@ -279,24 +279,43 @@ func summarise(s []time.Duration) summary {
 		p50: pct(s, .5), p99: pct(s, .99)}
 }
 
-// drive starts the server child, opens the sessions, runs the messages
-// and prints the report.
+// drive runs the benchmark and prints the report.
 func drive(o options) error {
+	rep, err := run(o)
+	if err != nil {
+		return err
+	}
+	print(rep)
+	if o.jsonOut != "" {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		if err := os.WriteFile(o.jsonOut, b, 0o644); err != nil {
+			return err
+		}
+	}
+	if rep.Lost != 0 || rep.Errors != 0 {
+		return fmt.Errorf("%d messages lost, %d errors", rep.Lost, rep.Errors)
+	}
+	return nil
+}
+
+// startChild runs the server as a child process of this program and
+// returns its address and a stop function.
+func startChild(o options) (string, func(), error) {
 	args := []string{"-serve", "-agents", strconv.Itoa(o.agents), "-max-chats", strconv.Itoa(o.maxChats)}
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return err
+		return "", nil, err
 	}
-	defer func() {
+	stop := func() {
 		_ = stdin.Close() // the child stops when its stdin closes
 		done := make(chan struct{})
 		go func() { _ = cmd.Wait(); close(done) }()
@@ -306,21 +325,53 @@ func drive(o options) error {
 			_ = cmd.Process.Kill()
 			<-done
 		}
-	}()
+	}
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil {
-		return fmt.Errorf("server did not start: %w", err)
+		stop()
+		return "", nil, fmt.Errorf("server did not start: %w", err)
 	}
 	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening ")
 	if !ok {
-		return fmt.Errorf("server said %q", line)
+		stop()
+		return "", nil, fmt.Errorf("server said %q", line)
 	}
+	return addr, stop, nil
+}
+
+// startInProcess runs the server in this process.
+func startInProcess(o options) (string, func(), error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan string, 1)
+	errc := make(chan error, 1)
+	go func() { errc <- serve(ctx, o, func(a string) { addrc <- a }) }()
+	select {
+	case a := <-addrc:
+		return a, func() { cancel(); <-errc }, nil
+	case err := <-errc:
+		cancel()
+		return "", nil, err
+	}
+}
+
+// run starts the server, opens the sessions, runs the messages and
+// measures.
+func run(o options) (report, error) {
+	launch := startChild
+	if o.inProcess {
+		launch = startInProcess
+	}
+	addr, stop, err := launch(o)
+	if err != nil {
+		return report{}, err
+	}
+	defer stop()
 	d := &driver{o: o, addr: addr, pairs: map[string]*pair{},
 		dialer: websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024}}
 	rep := report{Sessions: o.sessions, Agents: o.agents, MaxChats: o.maxChats, TargetRate: o.rate,
 		Duration: o.duration.String()}
 	if rep.Base, err = d.stats(true); err != nil {
-		return err
+		return report{}, err
 	}
 
 	var peers []*peer
@@ -334,7 +385,7 @@ func drive(o options) error {
 	for i := range o.agents {
 		p, err := d.dial("/ws/agent")
 		if err != nil {
-			return fmt.Errorf("agent %d: %w", i, err)
+			return report{}, fmt.Errorf("agent %d: %w", i, err)
 		}
 		peers = append(peers, p)
 		loggedIn := make(chan error, 1)
@@ -342,14 +393,14 @@ func drive(o options) error {
 		go d.readAgent(p, loggedIn)
 		id := strconv.Itoa(20000 + i)
 		if err := p.send(out{V: 1, Type: "login", Agent: id, Password: "load-" + id}); err != nil {
-			return err
+			return report{}, err
 		}
 		if err := <-loggedIn; err != nil {
-			return fmt.Errorf("agent %s: %w", id, err)
+			return report{}, fmt.Errorf("agent %s: %w", id, err)
 		}
 	}
 	if rep.AfterAgents, err = d.stats(true); err != nil {
-		return err
+		return report{}, err
 	}
 
 	// Taxpayers open their chats, o.dialers at a time.
@@ -378,7 +429,7 @@ func drive(o options) error {
 	}
 	dwg.Wait()
 	if err, _ := dialErr.Load().(error); err != nil {
-		return fmt.Errorf("dial taxpayer: %w", err)
+		return report{}, fmt.Errorf("dial taxpayer: %w", err)
 	}
 	want := min(o.sessions, o.agents*o.maxChats)
 	deadline := time.Now().Add(2 * time.Minute)
@@ -398,10 +449,10 @@ func drive(o options) error {
 	rep.Connected = len(ready)
 	rep.Queued = int(d.opened.Load()) - len(ready)
 	if len(ready) == 0 {
-		return errors.New("no chat was connected")
+		return report{}, errors.New("no chat was connected")
 	}
 	if rep.Loaded, err = d.stats(true); err != nil {
-		return err
+		return report{}, err
 	}
 	sessionsHeld := float64(rep.Loaded.Chat.Sessions)
 	if sessionsHeld > 0 {
@@ -455,19 +506,9 @@ loop:
 	rep.Lost = d.sentT2A.Load() + d.sentA2T.Load() - int64(len(t2a)+len(a2t))
 	rep.Errors, rep.Closes = d.errs.Load(), d.closes.Load()
 	if rep.End, err = d.stats(true); err != nil {
-		return err
+		return report{}, err
 	}
-	print(rep)
-	if o.jsonOut != "" {
-		b, _ := json.MarshalIndent(rep, "", "  ")
-		if err := os.WriteFile(o.jsonOut, b, 0o644); err != nil {
-			return err
-		}
-	}
-	if rep.Lost != 0 || rep.Errors != 0 {
-		return fmt.Errorf("%d messages lost, %d errors", rep.Lost, rep.Errors)
-	}
-	return nil
+	return rep, nil
 }
 
 func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

@@ -46,6 +46,9 @@ type options struct {
 	dialers  int
 	serve    bool
 	jsonOut  string
+	// inProcess runs the server in this process (tests); memory figures
+	// then include the clients.
+	inProcess bool
 }
 
 func main() {
@@ -65,7 +68,11 @@ func main() {
 	raiseFileLimit()
 	var err error
 	if o.serve {
-		err = serve(o)
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		// The parent closes our stdin to stop us.
+		go func() { _, _ = io.Copy(io.Discard, os.Stdin); stop() }()
+		err = serve(ctx, o, func(addr string) { fmt.Printf("listening %s\n", addr) })
 	} else {
 		err = drive(o)
 	}
@@ -123,8 +130,9 @@ type serverStats struct {
 	CPUSystemMs int64      `json:"cpu_system_ms"`
 }
 
-// serve runs the router and the gateway until stdin closes or a signal.
-func serve(o options) error {
+// serve runs the router and the gateway on 127.0.0.1:0 until ctx ends,
+// telling listening its address.
+func serve(ctx context.Context, o options, listening func(addr string)) error {
 	cfg, err := loadConfig(o)
 	if err != nil {
 		return err
@@ -136,9 +144,6 @@ func serve(o options) error {
 		return err
 	}
 	srv := chat.NewServer(cfg, r, sink, log)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() { _, _ = io.Copy(io.Discard, os.Stdin); stop() }()
 	routerDone := make(chan struct{})
 	go func() { defer close(routerDone); _ = r.Run(ctx) }()
 	mux := http.NewServeMux()
@@ -160,7 +165,7 @@ func serve(o options) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("listening %s\n", ln.Addr())
+	listening(ln.Addr().String())
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { <-ctx.Done(); _ = hs.Close() }()
 	_ = hs.Serve(ln)
