@@ -284,7 +284,18 @@ sip_trans_def		udp
 	return b
 }
 
-// stop kills baresip and waits for it.
+// crash kills baresip at once, like a phone losing power: no
+// unregistration.
+func (b *baresip) crash(t *testing.T) {
+	_ = b.cmd.Process.Kill()
+	select {
+	case <-b.done:
+	case <-time.After(10 * time.Second):
+		t.Errorf("baresip did not exit")
+	}
+}
+
+// stop ends baresip cleanly (it unregisters) and waits for it.
 func (b *baresip) stop(t *testing.T) {
 	select {
 	case <-b.done:
@@ -294,11 +305,18 @@ func (b *baresip) stop(t *testing.T) {
 		return
 	default:
 	}
-	_ = b.cmd.Process.Kill()
+	// SIGTERM first: baresip flushes its (block-buffered) output on a
+	// clean exit, which a test failure wants to show.
+	_ = b.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-b.done:
-	case <-time.After(10 * time.Second):
-		t.Errorf("baresip did not exit")
+	case <-time.After(3 * time.Second):
+		_ = b.cmd.Process.Kill()
+		select {
+		case <-b.done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("baresip did not exit")
+		}
 	}
 	if t.Failed() {
 		t.Logf("baresip output:\n%s", b.out.String())
@@ -337,9 +355,9 @@ func TestBaresipRegisters(t *testing.T) {
 	if _, ok := s.r.Lookup("1002"); ok {
 		t.Fatal("wrong password registered")
 	}
-	bad.stop(t)
+	bad.crash(t)
 	// The phone dies: keep-alives fail, the binding goes, presence follows.
-	good.stop(t)
+	good.crash(t)
 	s.pres.wait(t, "1001=false")
 	if _, ok := s.r.Lookup("1001"); ok {
 		t.Fatal("dead phone still bound")
