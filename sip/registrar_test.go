@@ -764,3 +764,32 @@ func BenchmarkHandleRegister(b *testing.B) {
 		}
 	}
 }
+
+// TestSecurityLogInjection: the user name is the attacker's; it must not
+// forge a log line or a fail2ban match for someone else's address.
+func TestSecurityLogInjection(t *testing.T) {
+	h := newHarness(t, nil)
+	evil := `x level=WARN msg="sip auth failure" src=192.0.2.99 `
+	res := h.do(t, h.register("127.0.0.6:5099", "1003", "sip:1003@127.0.0.6:5099", 300))
+	req := h.register("127.0.0.6:5099", "1003", "sip:1003@127.0.0.6:5099", 300)
+	auth := answer(t, req, res, 0, "1003", "bad", 1)
+	auth = strings.Replace(auth, `username="1003"`, `username=`+quoteString(evil), 1)
+	h.do(t, withAuth(req, auth))
+	logs := h.logs.String()
+	if !strings.Contains(logs, "sip auth failure") {
+		t.Fatalf("no failure logged:\n%s", logs)
+	}
+	if !strings.Contains(logs, "192.0.2.99") {
+		t.Fatalf("the test did not get the evil name logged:\n%s", logs)
+	}
+	// fail2ban's failregex starts with ^.* and is greedy: it would take the
+	// last match on the line.
+	greedy := regexp.MustCompile(`^.*` + fail2banRegex.String())
+	for _, l := range strings.Split(strings.TrimSpace(logs), "\n") {
+		for _, re := range []*regexp.Regexp{fail2banRegex, greedy} {
+			if m := re.FindStringSubmatch(l); m != nil && m[1] != "127.0.0.6" {
+				t.Fatalf("forged log line matched for %s: %q", m[1], l)
+			}
+		}
+	}
+}
