@@ -563,13 +563,14 @@ func callerNumber(req *gosip.Request) string {
 	return ""
 }
 
-// recordingName is where a call's recording goes:
-// recordings/YYYY/MM/DD/<id>.wav, dated in the desk's time zone.
+// recordingName is a call's recording's blob name, YYYY/MM/DD/<id>.wav,
+// dated in the desk's time zone. The store keeps blobs under
+// DATA/recordings/, so the file is DATA/recordings/YYYY/MM/DD/<id>.wav.
 func recordingName(id interaction.ID, at time.Time, loc *time.Location) string {
 	if loc != nil {
 		at = at.In(loc)
 	}
-	return fmt.Sprintf("recordings/%04d/%02d/%02d/%s.wav", at.Year(), int(at.Month()), at.Day(), id)
+	return fmt.Sprintf("%04d/%02d/%02d/%s.wav", at.Year(), int(at.Month()), at.Day(), id)
 }
 
 // dtmfFromInfo reads a digit from a SIP INFO body (application/dtmf-relay

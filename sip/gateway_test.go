@@ -207,7 +207,7 @@ func TestRepairRecordingsAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now().In(loc)
-	p := filepath.Join(dir, "recordings", now.Format("2006"), now.Format("01"), now.Format("02"), "cut.wav")
+	p := filepath.Join(dir, now.Format("2006"), now.Format("01"), now.Format("02"), "cut.wav")
 	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
 		t.Fatal(err)
 	}
