@@ -170,6 +170,7 @@ func TestConversationBothWaysWithRating(t *testing.T) {
 // and the first-response target is missed exactly once; with an agent who
 // answers and writes in time it is not missed.
 func TestHoldingAndFirstResponse(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	cfg.Chat.FirstResponse = 700 * time.Millisecond
 	env := start(t, cfg)
@@ -222,6 +223,7 @@ func TestHoldingAndFirstResponse(t *testing.T) {
 // prompted and the taxpayer offered the choice, once, at its time; an agent
 // who replies in time clears it; "answer me later" makes a follow-up ticket.
 func TestAgentSilence(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	cfg.Chat.AgentSilence = 800 * time.Millisecond
 	env := start(t, cfg)
@@ -275,6 +277,7 @@ func TestAgentSilence(t *testing.T) {
 // C5: reminder after the taxpayer's silence, then the closing message and
 // the end after the grace period; a reply after the reminder clears it.
 func TestCustomerSilence(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	cfg.Chat.CustomerSilenceReminder = 700 * time.Millisecond
 	cfg.Chat.CustomerSilenceClose = 700 * time.Millisecond
@@ -561,18 +564,17 @@ func TestSlowClientIsDropped(t *testing.T) {
 			}
 		}
 	}
-	slow.Resume()
 	if st := env.Server.Stats(); st.SlowDropped != before.SlowDropped+1 {
 		t.Fatalf("stats = %+v, want one slow client dropped", st)
 	}
-	// The close frame reaches the client if its buffers let it through;
-	// either way the server has closed the socket.
-	err := slow.WaitClosed(wait)
-	var ce *websocket.CloseError
-	if errors.As(err, &ce) && (ce.Code != websocket.ClosePolicyViolation || !strings.Contains(ce.Text, "slow client")) &&
-		ce.Code != websocket.CloseAbnormalClosure {
-		t.Fatalf("slow client closed with %d %q", ce.Code, ce.Text)
+	// The server closes the socket at once (its close frame cannot get
+	// through a full socket, so the client need not see the reason).
+	for end := time.Now().Add(wait); env.Server.Stats().Connections != before.Connections-1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("the slow client's socket is still open: %+v", env.Server.Stats())
+		}
 	}
+	slow.Resume()
 	// The session survives the drop: the agent can keep writing.
 	send(t, agent, chat.Frame{Type: chat.TypeSend, Chat: slowID, ClientID: "after", Text: "稍后重连可看到"})
 	expect(t, agent, chat.TypeMsg, isMsg(chat.FromAgent, "稍后重连"))

@@ -116,6 +116,11 @@ func (c *conn) close(code int, reason string, flush bool) {
 		if reason != "" {
 			c.log.Debug("websocket closing", "code", code, "reason", reason)
 		}
+		if reason == reasonSlow {
+			// The writer may be blocked on the full socket: cut that write
+			// short now instead of waiting out writeWait.
+			_ = c.ws.NetConn().SetWriteDeadline(time.Now())
+		}
 		close(c.done)
 	})
 }
