@@ -16,7 +16,8 @@
 #
 # Knobs (environment): N (registrations measured, default 20000), RATE
 # (per second, default 1000), USERS (agents, default 500), LIMIT (SIPp
-# concurrent registrations, default 200), KEEP=1 keeps the work directory.
+# concurrent registrations, default 200), KEEP=1 keeps the work directory,
+# TAXLINE_ENV (extra environment for taxline, e.g. "GOMAXPROCS=1 GOGC=200").
 #
 # Notes:
 # - SIPp 3.6 only does MD5 digest; taxline offers it MD5 alone (see
@@ -33,6 +34,7 @@ RATE=${RATE:-1000}
 USERS=${USERS:-500}
 LIMIT=${LIMIT:-200}
 KEEP=${KEEP:-0}
+TAXLINE_ENV=${TAXLINE_ENV:-}
 CLK_TCK=$(getconf CLK_TCK)
 
 die() { echo "sip-load: $*" >&2; exit 1; }
@@ -171,7 +173,8 @@ sip:
 EOF
 	"$work/taxline" check-config "$work/taxline.yaml" >&2 || die "generated config refused"
 
-	"$work/taxline" serve -config "$work/taxline.yaml" > "$work/taxline.log" 2>&1 &
+	# shellcheck disable=SC2086 # TAXLINE_ENV is a list of NAME=value words
+	env $TAXLINE_ENV "$work/taxline" serve -config "$work/taxline.yaml" > "$work/taxline.log" 2>&1 &
 	local tpid=$!
 	pids+=("$tpid")
 	kamailio -f "$here/testdata/kamailio/kamailio.cfg" -DD -E -x tlsf -m 512 -M 16 \
@@ -182,7 +185,7 @@ EOF
 	wait_udp "$tport"
 	wait_udp "$kport"
 
-	echo "sip-load register: $N registrations at $RATE/s, $USERS users, SIPp 3.6 MD5 digest, CLK_TCK=$CLK_TCK" >&2
+	echo "sip-load register: $N registrations at $RATE/s, $USERS users, SIPp 3.6 MD5 digest, CLK_TCK=$CLK_TCK${TAXLINE_ENV:+, taxline with $TAXLINE_ENV}"
 	local t k
 	t=$(measure taxline "$tpid" "$tport")
 	k=$(measure kamailio "$kpid" "$kport")
