@@ -729,3 +729,45 @@ func TestDeskReconnect(t *testing.T) {
 	send(t, bad, chat.Frame{Type: chat.TypeLogin, Token: "0123456789abcdef0123456789abcdef"})
 	expect(t, bad, chat.TypeError, func(f chat.Frame) bool { return f.Code == "bad_login" })
 }
+
+// Reload changes the texts and topics new chats get; the live socket
+// keeps working.
+func TestReload(t *testing.T) {
+	cfg := testConfig(t)
+	env := start(t, cfg)
+	next := *cfg
+	next.Chat.Messages.Welcome = "新的欢迎语"
+	next.Chat.Topics = append([]config.Topic{{Name: "invoice", Label: "发票问题", Queue: "etax"}}, cfg.Chat.Topics...)
+	env.Server.Reload(&next)
+	c := dial(t, env.TaxpayerURL)
+	send(t, c, chat.Frame{Type: chat.TypeOpen, Topic: "invoice"})
+	op := expect(t, c, chat.TypeOpened, nil)
+	if op.Topic != "invoice" {
+		t.Fatalf("opened %+v", op)
+	}
+	expect(t, c, chat.TypeMsg, isMsg(chat.FromSystem, "新的欢迎语"))
+}
+
+// A peer that stops answering pings is closed after pong_timeout; one
+// that answers (a reading client answers pings by itself) stays.
+func TestPongDeadline(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Chat.Limits.PingInterval = 100 * time.Millisecond
+	cfg.Chat.Limits.PongTimeout = 400 * time.Millisecond
+	env := start(t, cfg)
+	alive := dial(t, env.TaxpayerURL)
+	dead := dial(t, env.TaxpayerURL)
+	dead.Pause()
+	t0 := time.Now()
+	for env.Server.Stats().Connections != 1 {
+		if time.Since(t0) > wait {
+			t.Fatalf("the silent peer is still connected: %+v", env.Server.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if d := time.Since(t0); d < 300*time.Millisecond {
+		t.Fatalf("closed after %v, before pong_timeout", d)
+	}
+	send(t, alive, chat.Frame{Type: chat.TypeOpen})
+	expect(t, alive, chat.TypeOpened, nil)
+}

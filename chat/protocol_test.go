@@ -124,3 +124,12 @@ func TestTranscriptOrdersAndDedups(t *testing.T) {
 		t.Fatalf("transcript = %+v", got)
 	}
 }
+
+func TestDurationZH(t *testing.T) {
+	for d, want := range map[time.Duration]string{2 * time.Minute: "2 分钟", 30 * time.Second: "30 秒",
+		90 * time.Second: "90 秒", 800 * time.Millisecond: "0.8 秒"} {
+		if got := durationZH(d); got != want {
+			t.Errorf("durationZH(%v) = %q, want %q", d, got, want)
+		}
+	}
+}

@@ -385,6 +385,17 @@ func (s *session) onChoose(c *conn, later bool) {
 	s.endHere("callback")
 }
 
+// durationZH writes a rule's duration for the desk: "2 分钟", "30 秒".
+func durationZH(d time.Duration) string {
+	switch {
+	case d >= time.Minute && d%time.Minute == 0:
+		return strconv.Itoa(int(d/time.Minute)) + " 分钟"
+	case d >= time.Second && d%time.Second == 0:
+		return strconv.Itoa(int(d/time.Second)) + " 秒"
+	}
+	return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + " 秒"
+}
+
 func (s *session) deadline(t time.Time) string {
 	if loc := s.cfg().Location; loc != nil {
 		t = t.In(loc)
@@ -679,7 +690,7 @@ func (s *session) onNotify(n queue.Notice) {
 		s.choice = true
 		s.system(KindChoice, msgs.AgentSilence)
 		s.toAgent(s.agent, Frame{Type: TypePrompt, Kind: "agent_silence",
-			Text: fmt.Sprintf(textAgentPrompt, s.cfg().Chat.AgentSilence)})
+			Text: fmt.Sprintf(textAgentPrompt, durationZH(s.cfg().Chat.AgentSilence))})
 	case queue.NoticeCustomerReminder:
 		if s.phase != phaseConnected {
 			return
@@ -688,7 +699,7 @@ func (s *session) onNotify(n queue.Notice) {
 	case queue.NoticeFirstResponseMissed:
 		if s.phase == phaseConnected {
 			s.toAgent(s.agent, Frame{Type: TypePrompt, Kind: "first_response_missed",
-				Text: fmt.Sprintf(textFirstMissed, s.cfg().Chat.FirstResponse)})
+				Text: fmt.Sprintf(textFirstMissed, durationZH(s.cfg().Chat.FirstResponse))})
 		}
 	case queue.NoticeRequeued:
 		if s.phase == phaseQueued {
