@@ -371,33 +371,41 @@ func TestE2EAfterHours(t *testing.T) {
 }
 
 // TestE2ESurvey: the agent hangs up first; the caller hears the survey
-// prompt, presses 4 (RFC 4733) and the score is stored.
+// prompt and presses 4 as an RFC 4733 event (or, for a phone without
+// telephone-event, 3 in a SIP INFO); the score is stored.
 func TestE2ESurvey(t *testing.T) {
-	d := startDesk(t, "open")
-	b := d.agent(t)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sipp(t, d, "survey.xml", "-d", "4000")
-	}()
-	waitFor(t, 10*time.Second, "the agent to be busy on the call", func() bool {
-		v, err := d.router.Agent(context.Background(), "1001")
-		return err == nil && v.State == queue.AgentBusy
-	})
-	if _, err := b.Command("hangup", ""); err != nil {
-		t.Fatal(err)
-	}
-	<-done
-	d.callStats(t)
-	rec := d.ended(t, interaction.Phone)
-	waitFor(t, 5*time.Second, "the survey score", func() bool {
-		_ = d.db.Sync(context.Background())
-		r, err := d.db.Interaction(rec.ID)
-		rec = r
-		return err == nil && r.Score != 0
-	})
-	if rec.Score != 4 || rec.Agent != "1001" || rec.Reason != interaction.ReasonCompleted {
-		t.Fatalf("score %d agent %q reason %v", rec.Score, rec.Agent, rec.Reason)
+	for _, tc := range []struct {
+		scenario string
+		score    int
+	}{{"survey.xml", 4}, {"survey_info.xml", 3}} {
+		t.Run(tc.scenario, func(t *testing.T) {
+			d := startDesk(t, "open")
+			b := d.agent(t)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				sipp(t, d, tc.scenario, "-d", "4000")
+			}()
+			waitFor(t, 10*time.Second, "the agent to be busy on the call", func() bool {
+				v, err := d.router.Agent(context.Background(), "1001")
+				return err == nil && v.State == queue.AgentBusy
+			})
+			if _, err := b.Command("hangup", ""); err != nil {
+				t.Fatal(err)
+			}
+			<-done
+			d.callStats(t)
+			rec := d.ended(t, interaction.Phone)
+			waitFor(t, 5*time.Second, "the survey score", func() bool {
+				_ = d.db.Sync(context.Background())
+				r, err := d.db.Interaction(rec.ID)
+				rec = r
+				return err == nil && r.Score != 0
+			})
+			if rec.Score != tc.score || rec.Agent != "1001" || rec.Reason != interaction.ReasonCompleted {
+				t.Fatalf("score %d agent %q reason %v", rec.Score, rec.Agent, rec.Reason)
+			}
+		})
 	}
 }
 

@@ -298,3 +298,46 @@ func selfSigned(t *testing.T) (certPEM, keyPEM []byte) {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
 }
+
+// TestReloadPrompts: a config whose prompt file cannot be read is refused
+// (the running one stays); a good one is taken.
+func TestReloadPrompts(t *testing.T) {
+	dir := t.TempDir()
+	gw := startGatewayIn(t, dir)
+	parse := func(prompt string) *config.Config {
+		y := fmt.Sprintf(testYAML, "open", 46000, 46999, prompt)
+		cfg, err := config.Parse(filepath.Join(dir, "taxline.yaml"), []byte(y))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	if err := gw.Reload(parse(filepath.Join(dir, "missing.wav"))); err == nil {
+		t.Fatal("a missing prompt file was accepted")
+	}
+	notWAV := filepath.Join(dir, "notwav.wav")
+	if err := os.WriteFile(notWAV, []byte("not a wav"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Reload(parse(notWAV)); err == nil {
+		t.Fatal("a file that is not WAV was accepted")
+	}
+	good := filepath.Join(dir, "good.wav")
+	f, err := os.Create(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := media.NewWAVWriter(f, 1, 8000)
+	if err == nil {
+		err = w.Write(make([]int16, 800))
+	}
+	if err == nil {
+		err = w.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Reload(parse(good)); err != nil {
+		t.Fatalf("good prompt refused: %v", err)
+	}
+}
