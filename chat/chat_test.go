@@ -756,8 +756,12 @@ func TestPongDeadline(t *testing.T) {
 	cfg.Chat.Limits.PongTimeout = 400 * time.Millisecond
 	env := start(t, cfg)
 	alive := dial(t, env.TaxpayerURL)
-	dead := dial(t, env.TaxpayerURL)
-	dead.Pause()
+	// A raw connection that never reads never answers a ping.
+	dead, _, err := websocket.DefaultDialer.Dial(env.TaxpayerURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close()
 	t0 := time.Now()
 	for env.Server.Stats().Connections != 1 {
 		if time.Since(t0) > wait {
