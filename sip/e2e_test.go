@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/emiago/sipgo"
 	gosip "github.com/emiago/sipgo/sip"
+	"github.com/pion/rtp"
 	"go.uber.org/goleak"
 
 	"github.com/taxline/taxline/config"
@@ -574,6 +576,105 @@ func TestE2ETransferByInvite(t *testing.T) {
 	}
 	if !d.logged("sip call transferred through the trunk") || st.AgentRx < 50 {
 		t.Fatalf("not bridged to the transfer target; RTP %+v", st)
+	}
+}
+
+// TestE2ERTPContinuity: what the caller receives is one RTP stream from
+// the welcome prompt through hold music to the agent's voice: one SSRC,
+// sequence numbers +1, timestamps +160 per 20 ms, a marker bit and a
+// wall-clock timestamp step at the switch to the agent (RFC 3550 §5.1). The
+// caller is a Go UAC with its own RTP socket so every packet is seen.
+func TestE2ERTPContinuity(t *testing.T) {
+	d := startDesk(t, "open")
+	d.agent(t)
+	rtpConn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rtpConn.Close()
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("trunk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ua.Close()
+	cli, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dua := &sipgo.DialogUA{Client: cli, ContactHDR: gosip.ContactHeader{Address: gosip.Uri{Scheme: "sip", User: "13800138000", Host: "127.0.0.1"}}}
+	body, err := media.Description{Addr: rtpConn.LocalAddr().(*net.UDPAddr).AddrPort(), Codecs: media.OfferCodecs([]string{"PCMA"}), SessionID: 1, Version: 1}.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	uri := gosip.Uri{Scheme: "sip", User: "12366", Host: d.gw.Addr().Addr().String(), Port: int(d.gw.Addr().Port())}
+	dlg, err := dua.Invite(ctx, uri, body, gosip.NewHeader("Content-Type", "application/sdp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dlg.Close()
+	if err := dlg.WaitAnswer(ctx, sipgo.AnswerOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := dlg.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	type pkt struct {
+		rtp.Header
+		at time.Time
+	}
+	var got []pkt
+	var connectedAt time.Time
+	buf := make([]byte, 1500)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		if connectedAt.IsZero() && d.logged("sip call connected") {
+			connectedAt = time.Now()
+		}
+		if !connectedAt.IsZero() && time.Since(connectedAt) > 2*time.Second {
+			break
+		}
+		_ = rtpConn.SetReadDeadline(time.Now().Add(time.Second))
+		n, err := rtpConn.Read(buf)
+		if err != nil {
+			continue
+		}
+		var p rtp.Packet
+		if err := p.Unmarshal(buf[:n]); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, pkt{p.Header, time.Now()})
+	}
+	if err := dlg.Bye(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d.callStats(t)
+	if connectedAt.IsZero() || len(got) < 100 {
+		t.Fatalf("connected %v, %d packets", !connectedAt.IsZero(), len(got))
+	}
+	switches := 0
+	for i := 1; i < len(got); i++ {
+		a, b := got[i-1], got[i]
+		if b.SSRC != a.SSRC || b.SequenceNumber != a.SequenceNumber+1 {
+			t.Fatalf("packet %d: ssrc %x→%x seq %d→%d", i, a.SSRC, b.SSRC, a.SequenceNumber, b.SequenceNumber)
+		}
+		dts := b.Timestamp - a.Timestamp
+		if !b.Marker {
+			if dts%160 != 0 || dts == 0 || dts > 480 {
+				t.Fatalf("packet %d: timestamp step %d without a marker", i, dts)
+			}
+			continue
+		}
+		switches++
+		wall := b.at.Sub(a.at)
+		if dts%160 != 0 || time.Duration(dts)*time.Second/8000 > wall+100*time.Millisecond {
+			t.Fatalf("packet %d: switch timestamp step %d for %v of wall time", i, dts, wall)
+		}
+	}
+	// Prompts and hold music share one source, numbered on as one; the
+	// agent's voice is the switch.
+	if switches < 1 {
+		t.Errorf("%d source switches seen, want the one to the agent", switches)
 	}
 }
 
