@@ -89,7 +89,7 @@ func (c *core) configure(cfg *config.Config, now time.Time) error {
 	for _, qc := range cfg.Queues {
 		q := c.queues[qc.Name]
 		if q == nil {
-			q = &queueState{name: qc.Name, buckets: map[bucketKey]*bucket{}, aht: defaultAHT}
+			q = &queueState{name: qc.Name, buckets: map[bucketKey]*bucket{}, ranks: map[rankKey]*rankIndex{}, aht: defaultAHT}
 			c.queues[qc.Name] = q
 		}
 		q.cfg = qc
@@ -258,7 +258,7 @@ func (c *core) offer(o Offer, now time.Time) (Admission, error) {
 		adm.Immediate = true
 		return adm, nil
 	}
-	adm.Position = q.positionOfNewest(x)
+	adm.Position = q.position(x)
 	adm.EstimatedWait = c.estimate(q, adm.Position)
 	if x.channel == interaction.Chat {
 		// C3: nobody can take the chat at once, so the holding message

@@ -69,6 +69,7 @@ type queueState struct {
 	// one head per bucket instead of at every waiting interaction.
 	buckets map[bucketKey]*bucket
 	order   []*bucket // the same buckets, by priority (highest first), for a stable scan
+	ranks   map[rankKey]*rankIndex
 	waiting int
 	// members are the agents who serve the queue, in config order; ready
 	// is the subset that could take something now.
@@ -287,6 +288,13 @@ func (q *queueState) enqueue(x *ixn) {
 	x.bucket = b
 	heap.Push(&b.items, x)
 	q.waiting++
+	rk := rankKey{x.channel, x.priority}
+	r := q.ranks[rk]
+	if r == nil {
+		r = &rankIndex{}
+		q.ranks[rk] = r
+	}
+	r.insert(x.seq)
 }
 
 // dequeue removes x from its bucket.
@@ -297,45 +305,25 @@ func (q *queueState) dequeue(x *ixn) {
 	heap.Remove(&x.bucket.items, x.pos)
 	x.bucket = nil
 	q.waiting--
+	q.ranks[rankKey{x.channel, x.priority}].remove(x.seq)
 }
 
 // position is x's 1-based place in its queue among interactions of its
 // channel: everyone with a higher priority, or the same priority and an
-// earlier entry, is ahead.
+// earlier entry, is ahead. It costs one look per bucket and a binary
+// search.
 func (q *queueState) position(x *ixn) int {
 	n := 1
 	for _, b := range q.order {
-		if b.key.priority < x.priority {
-			break
-		}
-		if b.key.channel != x.channel {
-			continue
-		}
-		for _, y := range b.items {
-			if y != x && (b.key.priority > x.priority || y.entered.Before(x.entered) ||
-				y.entered.Equal(x.entered) && y.seq < x.seq) {
-				n++
-			}
-		}
-	}
-	return n
-}
-
-// positionOfNewest is position for an interaction that has just joined:
-// everyone of its channel at its priority or higher is ahead. It costs one
-// look per bucket, not one per waiting interaction.
-func (q *queueState) positionOfNewest(x *ixn) int {
-	n := 1
-	for _, b := range q.order {
-		if b.key.priority < x.priority {
+		if b.key.priority <= x.priority {
 			break
 		}
 		if b.key.channel == x.channel {
 			n += len(b.items)
 		}
 	}
-	if x.pos >= 0 {
-		n-- // x itself is in its bucket
+	if r := q.ranks[rankKey{x.channel, x.priority}]; r != nil {
+		n += r.before(x.seq)
 	}
 	return n
 }
