@@ -574,7 +574,7 @@ func challenges(realm, nonce string, stale, md5Only bool) []string {
 	return out
 }
 
-// DefaultMD5OnlyUserAgents are User-Agent prefixes of clients that give up
+// DefaultMD5OnlyUserAgents returns the User-Agent prefixes of clients that give up
 // on a challenge whose first algorithm they do not know, instead of moving
 // on to the next one as RFC 8760 §2.4 asks. Both were seen failing here:
 // baresip 1.0 (libre: "Register: Function not implemented") and SIPp 3.6
@@ -582,7 +582,9 @@ func challenges(realm, nonce string, stale, md5Only bool) []string {
 // alone. This is no downgrade an attacker can force on someone else: the
 // choice follows the requesting client's own header, and a man in the
 // middle could strip the SHA-256 challenge anyway.
-var DefaultMD5OnlyUserAgents = []string{"baresip v0.", "baresip v1.", "SIPp"}
+func DefaultMD5OnlyUserAgents() []string {
+	return []string{"baresip v0.", "baresip v1.", "SIPp"}
+}
 
 // md5Only reports whether userAgent starts with one of prefixes.
 func md5Only(userAgent string, prefixes []string) bool {

@@ -154,7 +154,7 @@ func (r *Registrar) Reload(cfg *config.Config) {
 		minExpires:    reg.MinExpires,
 		maxExpires:    reg.MaxExpires,
 		nonceLifetime: reg.NonceLifetime,
-		md5Only:       DefaultMD5OnlyUserAgents,
+		md5Only:       DefaultMD5OnlyUserAgents(),
 	}
 	if s.realm == "" {
 		s.realm = "taxline"

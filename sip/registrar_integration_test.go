@@ -622,7 +622,7 @@ func TestSIPpRegisterLoad(t *testing.T) {
 	}
 	run(s.udp, 50)
 	run(floor, 50)
-	const n = 10000
+	const n = 5000
 	// Floor before and after, to show the noise.
 	base := run(floor, n)
 	reg := run(s.udp, n)
