@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/taxline/taxline/chat"
 	"github.com/taxline/taxline/config"
 	"github.com/taxline/taxline/interaction"
 	"github.com/taxline/taxline/queue"
@@ -322,13 +323,6 @@ type eventJSON struct {
 	Data  map[string]string `json:"data,omitempty"`
 }
 
-type transcriptLine struct {
-	At   time.Time `json:"at"`
-	From string    `json:"from"`
-	Kind string    `json:"kind,omitempty"`
-	Text string    `json:"text"`
-}
-
 func (s *Server) getInteraction(w http.ResponseWriter, r *http.Request, p Principal) {
 	rec, ok := s.visible(w, r, p)
 	if !ok {
@@ -342,17 +336,15 @@ func (s *Server) getInteraction(w http.ResponseWriter, r *http.Request, p Princi
 	out := struct {
 		interactionJSON
 		Events     []eventJSON      `json:"events"`
-		Transcript []transcriptLine `json:"transcript,omitempty"`
+		Transcript []chat.Line      `json:"transcript,omitempty"`
 	}{interactionJSON: toJSON(rec), Events: []eventJSON{}}
 	for _, e := range evs {
 		if e.Type == interaction.Audit {
 			continue
 		}
 		out.Events = append(out.Events, eventJSON{Type: e.Type.String(), At: e.At, Actor: e.Actor, Agent: e.Agent, Data: e.Data})
-		if e.Type == interaction.ChatMessage {
-			out.Transcript = append(out.Transcript, transcriptLine{At: e.At, From: e.Actor, Kind: e.Data["kind"], Text: e.Data["text"]})
-		}
 	}
+	out.Transcript = chat.Transcript(evs)
 	if rec.Channel == interaction.Chat || rec.Recording != "" {
 		if !s.audit(w, r, p, rec.ID, "transcript") {
 			return
