@@ -814,16 +814,41 @@ func TestE2EMaxWaitVoicemail(t *testing.T) {
 	}
 }
 
+func trunkWithDigest(y string) string {
+	return strings.Replace(y, "      transfer: sip:12366@127.0.0.1:5090\n",
+		"      transfer: sip:12366@127.0.0.1:5090\n      username: trunk12366\n      password: s3cret-trunk\n", 1)
+}
+
+// TestE2ETrunkDigestSIPp: SIPp as a trunk with credentials answers the
+// MD5 challenge; a wrong password is refused and leaves no interaction.
+func TestE2ETrunkDigestSIPp(t *testing.T) {
+	d := startDeskEdit(t, "open", trunkWithDigest)
+	sipp(t, d, "caller_auth.xml", "-d", "1500", "-au", "trunk12366", "-ap", "s3cret-trunk")
+	d.callStats(t)
+	rec := d.ended(t, interaction.Phone)
+	if rec.Reason != interaction.ReasonAbandoned {
+		t.Fatalf("call reason %v", rec.Reason)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sf, err := filepath.Abs(filepath.Join("..", "testdata", "sipp", "caller_auth.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := siptest.RunSIPp(ctx, t, d.target, "-sf", sf, "-s", "12366", "-d", "1000", "-au", "trunk12366", "-ap", "wrong"); res.Err == nil {
+		t.Fatal("a wrong trunk password was accepted")
+	}
+	if rs, _ := d.db.List(storage.Filter{Channel: interaction.Phone}); len(rs) != 1 {
+		t.Fatalf("%d phone interactions, want 1", len(rs))
+	}
+}
+
 // TestE2ETrunkDigest: a trunk with credentials challenges the INVITE and
 // takes the call once the caller answers the challenge; a wrong password
-// is refused and leaves no interaction. The caller here is sipgo's UAC:
-// SIPp 3.6 answers only the first challenge and only MD5, and the
-// registrar offers SHA-256 first (RFC 8760).
+// is refused and leaves no interaction. The caller here is sipgo's UAC,
+// which answers the SHA-256 challenge (RFC 8760) that most peers get.
 func TestE2ETrunkDigest(t *testing.T) {
-	d := startDeskEdit(t, "open", func(y string) string {
-		return strings.Replace(y, "      transfer: sip:12366@127.0.0.1:5090\n",
-			"      transfer: sip:12366@127.0.0.1:5090\n      username: trunk12366\n      password: s3cret-trunk\n", 1)
-	})
+	d := startDeskEdit(t, "open", trunkWithDigest)
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("trunk"))
 	if err != nil {
 		t.Fatal(err)
