@@ -50,9 +50,29 @@ need_pkg() {
 		{ apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >&2; }
 }
 
-# free_udp_port prints a UDP port on 127.0.0.1 that is free right now.
+# free_udp_port prints a port on 127.0.0.1 that is free right now for UDP
+# and for TCP (taxline listens on both; loopback TCP ports in TIME_WAIT are
+# common on a busy machine).
 free_udp_port() {
-	python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+	python3 - <<'PY'
+import socket
+for _ in range(200):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    port = u.getsockname()[1]
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        t.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        t.close()
+        u.close()
+    print(port)
+    break
+else:
+    raise SystemExit("no free port")
+PY
 }
 
 # tree_pids PID prints PID and all its descendants.
