@@ -384,6 +384,7 @@ func (c *core) answer(id interaction.ID, agentID string, now time.Time) error {
 	c.disarm(&x.maxWait)
 	c.disarm(&x.announce)
 	x.tried = nil
+	x.only = nil
 	// Average speed of answer feeds nothing; handle time feeds estimates.
 	c.refresh(a, now)
 	c.emit(interaction.Event{Type: interaction.Answered, At: now, ID: x.id, Agent: a.id, Actor: interaction.AgentActor(a.id)})
@@ -407,6 +408,11 @@ func (c *core) failRing(x *ixn, cause RingCause, now time.Time) {
 	c.emit(interaction.Event{Type: interaction.RingFailed, At: now, ID: x.id, Agent: a.id,
 		Data: map[string]string{"cause": cause.String()}})
 	x.tried = append(x.tried, a)
+	if x.only == a {
+		// The agent it was transferred to did not take it: back to the
+		// whole queue rather than waiting for that one agent.
+		x.only = nil
+	}
 	if cause == RingNoAnswer || cause == RingLost {
 		a.missed++
 		if n := c.cfg.Phone.AutopauseAfter; n > 0 && a.missed >= n && a.status == StatusAvailable {
@@ -619,9 +625,25 @@ func (c *core) transfer(id interaction.ID, target, reason, actor string, now tim
 	if reason != "" && !slices.Contains(c.cfg.ScopeReasons, reason) {
 		return fmt.Errorf("queue: %q is not a configured out-of-scope reason", reason)
 	}
+	// Where it goes: another queue, one agent ("agent:ID", in the same
+	// queue), or out of the desk (any other target).
+	to := c.queues[target]
+	var only *agent
+	if id, ok := strings.CutPrefix(target, "agent:"); ok {
+		a, err := c.agent(id)
+		if err != nil {
+			return err
+		}
+		if a == x.agent {
+			return fmt.Errorf("queue: %s already has this interaction", id)
+		}
+		only, to = a, x.q
+	}
+	if to != nil && to.removed {
+		to = nil
+	}
 	c.emit(interaction.Event{Type: interaction.Transferred, At: now, ID: x.id, Actor: actor,
 		Data: map[string]string{"target": target, "reason": reason}})
-	to := c.queues[target]
 	prev := x.agent
 	switch x.state {
 	case ixnConnected:
@@ -635,12 +657,18 @@ func (c *core) transfer(id interaction.ID, target, reason, actor string, now tim
 		x.q.dequeue(x)
 		c.finish(x, now)
 	}
-	if to != nil && !to.removed {
+	if to != nil {
 		// Within the desk: a new queue entry, keeping the original id and
-		// entry time so the wait keeps counting.
+		// entry time so the wait keeps counting. The channel first hears
+		// that the taxpayer is waiting again, so it can drop the old
+		// agent's leg before the next ring.
 		c.ixns[x.id] = x
 		x.q = to
 		x.tried = nil
+		x.only = only
+		if prev != nil {
+			x.handler.Notify(Notice{ID: x.id, Kind: NoticeRequeued, Agent: prev.id})
+		}
 		c.emit(interaction.Event{Type: interaction.Overflowed, At: now, ID: x.id, Queue: to.name})
 		c.startClocks(x, now)
 		c.wait(x, now)
@@ -649,9 +677,9 @@ func (c *core) transfer(id interaction.ID, target, reason, actor string, now tim
 		if prev != nil {
 			agentID = prev.id
 		}
-		disp := interaction.DispositionTransferred
 		c.emit(interaction.Event{Type: interaction.Ended, At: now, ID: x.id, Actor: actor, Agent: agentID,
-			Reason: interaction.ReasonTransferred, Disposition: disp, Data: map[string]string{"scope_reason": reason}})
+			Reason: interaction.ReasonTransferred, Disposition: interaction.DispositionTransferred,
+			Data: map[string]string{"scope_reason": reason}})
 		x.handler.Close(Close{ID: x.id, Reason: interaction.ReasonTransferred, Target: target, Agent: agentID})
 	}
 	if prev != nil {
@@ -728,6 +756,7 @@ func (c *core) overflow(x *ixn, reason interaction.Reason, now time.Time) {
 		c.ixns[x.id] = x
 		x.q = to
 		x.tried = nil
+		x.only = nil
 		c.emit(interaction.Event{Type: interaction.Overflowed, At: now, ID: x.id, Queue: to.name,
 			Data: map[string]string{"reason": reason.String()}})
 		c.startClocks(x, now)

@@ -14,7 +14,7 @@ func (c *core) pickAgent(x *ixn, now time.Time) *agent {
 	q := x.q
 	var best *agent
 	for _, a := range q.ready {
-		if !a.canTake(x.channel, now) || !a.hasSkills(q.skills) || !a.hasSkills(x.skills) || slices.Contains(x.tried, a) {
+		if !a.canTake(x.channel, now) || !a.hasSkills(q.skills) || !a.hasSkills(x.skills) || !x.takes(a) {
 			continue
 		}
 		if best == nil || c.better(q, x, a, best) {
@@ -105,8 +105,8 @@ func (c *core) bestFor(a *agent, now time.Time) *ixn {
 				continue
 			}
 			x := b.items[0]
-			if slices.Contains(x.tried, a) {
-				x = firstUntried(b, a)
+			if !x.takes(a) {
+				x = firstFor(b, a)
 				if x == nil {
 					continue
 				}
@@ -130,12 +130,18 @@ func ahead(x, y *ixn) bool {
 	return x.seq < y.seq
 }
 
-// firstUntried finds the oldest interaction in b that a has not failed.
-// Rare (only after a failed ring), so a scan is fine.
-func firstUntried(b *bucket, a *agent) *ixn {
+// takes reports whether a may be offered x: it has not failed a ring for
+// x, and x was not transferred to someone else.
+func (x *ixn) takes(a *agent) bool {
+	return (x.only == nil || x.only == a) && !slices.Contains(x.tried, a)
+}
+
+// firstFor finds the oldest interaction in b that a may take. Rare (after
+// a failed ring or an agent-to-agent transfer), so a scan is fine.
+func firstFor(b *bucket, a *agent) *ixn {
 	var best *ixn
 	for _, x := range b.items {
-		if !slices.Contains(x.tried, a) && (best == nil || ahead(x, best)) {
+		if x.takes(a) && (best == nil || ahead(x, best)) {
 			best = x
 		}
 	}

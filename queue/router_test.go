@@ -773,3 +773,48 @@ func TestDrainRefusesNewWork(t *testing.T) {
 		}
 	})
 }
+
+func TestTransfers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, baseConfig)
+		defer h.stop()
+		h.login("a1", queue.MediaVoice)
+		h.login("a2", queue.MediaVoice)
+		h.login("a3", queue.MediaVoice)
+		hd := queuetest.NewHandler(32)
+		adm := h.offer(interaction.Phone, hd)
+		first := next(t, hd, "ring").Agent
+		h.must(h.r.Answer(h.ctx, adm.ID, first))
+		other := map[string]string{"a1": "a2", "a2": "a1"}[first]
+
+		// To one agent: the channel hears "requeued" (drop the old leg),
+		// then only that agent is rung.
+		h.must(h.r.Transfer(h.ctx, adm.ID, "agent:"+other, "", "agent:"+first))
+		got := hd.Drain()
+		if len(got) < 2 || got[0].Kind != "notify" || got[0].Notice.Kind != queue.NoticeRequeued || got[0].Agent != first ||
+			got[1].Kind != "ring" || got[1].Agent != other {
+			t.Fatalf("after a transfer to %s: %+v", other, got)
+		}
+		h.must(h.r.Answer(h.ctx, adm.ID, other))
+
+		// To another queue: rung there, to a3.
+		h.must(h.r.Transfer(h.ctx, adm.ID, "other", "", "token:ops"))
+		if r := next(t, hd, "ring"); r.Agent != "a3" || r.Ring.Queue != "other" {
+			t.Fatalf("after a transfer to queue other: %+v", r.Ring)
+		}
+		h.must(h.r.Answer(h.ctx, adm.ID, "a3"))
+
+		// Out of the desk, with an out-of-scope reason from config.
+		if err := h.r.Transfer(h.ctx, adm.ID, "sip:12366@trunk", "not a configured reason", "agent:a3"); err == nil {
+			t.Fatal("transfer with an unknown reason accepted")
+		}
+		h.must(h.r.Transfer(h.ctx, adm.ID, "sip:12366@trunk", "其他", "agent:a3"))
+		if c := next(t, hd, "close"); c.Close.Reason != interaction.ReasonTransferred || c.Close.Target != "sip:12366@trunk" || c.Agent != "a3" {
+			t.Errorf("close = %+v", c.Close)
+		}
+		rec := h.ev.Record(adm.ID)
+		if rec.Disposition != interaction.DispositionTransferred || rec.ScopeReason != "其他" || rec.Transfer != "sip:12366@trunk" {
+			t.Errorf("record = %+v", rec)
+		}
+	})
+}

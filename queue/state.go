@@ -150,6 +150,7 @@ type ixn struct {
 	state    ixnState
 	agent    *agent
 	tried    []*agent // agents that failed a ring for this interaction
+	only     *agent   // set by a transfer to one agent: nobody else may take it
 	bucket   *bucket
 	pos      int // index in bucket.items; -1 when not waiting
 
