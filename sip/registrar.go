@@ -86,8 +86,9 @@ type Registrar struct {
 	// probeRounds counts finished keep-alive rounds, for tests.
 	probeRounds atomic.Int64
 
-	mu       sync.Mutex // guards bindings and dirty
+	mu       sync.Mutex // guards bindings, fromIP and dirty
 	bindings map[string][]*binding
+	fromIP   map[netip.Addr]int  // live bindings per source IP
 	dirty    map[string]struct{} // agents whose presence may have changed
 	kick     chan struct{}       // wakes the presence sender; capacity 1
 }
@@ -134,6 +135,7 @@ func NewRegistrar(cfg *config.Config, router Presence, log *slog.Logger) *Regist
 		keepAliveTimeout:  5 * time.Second,
 		tick:              time.Second,
 		bindings:          make(map[string][]*binding),
+		fromIP:            make(map[netip.Addr]int),
 		dirty:             make(map[string]struct{}),
 		kick:              make(chan struct{}, 1),
 	}
@@ -178,8 +180,7 @@ func (r *Registrar) Reload(cfg *config.Config) {
 	r.mu.Lock()
 	for agent := range r.bindings {
 		if _, ok := s.users[agent]; !ok {
-			delete(r.bindings, agent)
-			r.markLocked(agent)
+			r.setLocked(agent, nil)
 		}
 	}
 	r.mu.Unlock()
@@ -336,14 +337,31 @@ func (r *Registrar) authFailure(s *settings, ip netip.Addr, port, method, user, 
 func (r *Registrar) hasBindingFrom(ip netip.Addr) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, bs := range r.bindings {
-		for _, b := range bs {
-			if b.ip == ip {
-				return true
-			}
+	return r.fromIP[ip] > 0
+}
+
+// setLocked replaces agent's bindings with bs (which must not share an
+// array with the old list), keeps fromIP counted and marks the agent for a
+// presence update when it gains its first binding or loses its last.
+// r.mu must be held.
+func (r *Registrar) setLocked(agent string, bs []*binding) {
+	old := r.bindings[agent]
+	for _, b := range old {
+		if r.fromIP[b.ip]--; r.fromIP[b.ip] <= 0 {
+			delete(r.fromIP, b.ip)
 		}
 	}
-	return false
+	for _, b := range bs {
+		r.fromIP[b.ip]++
+	}
+	if len(bs) == 0 {
+		delete(r.bindings, agent)
+	} else {
+		r.bindings[agent] = bs
+	}
+	if (len(old) == 0) != (len(bs) == 0) {
+		r.markLocked(agent)
+	}
 }
 
 // credentialsOf returns the Authorization header value meant for realm (a
@@ -579,8 +597,8 @@ func (r *Registrar) updateBindings(req *gosip.Request, tx gosip.ServerTransactio
 	srcIP, _ := sourceIP(src)
 
 	r.mu.Lock()
-	before := len(r.bindings[agent])
-	bs := r.bindings[agent]
+	// A copy: the stored list must stay whole if this request fails half way.
+	bs := slices.Clone(r.bindings[agent])
 	if wildcard {
 		bs = nil
 	}
@@ -617,14 +635,7 @@ func (r *Registrar) updateBindings(req *gosip.Request, tx gosip.ServerTransactio
 	if len(bs) > maxContactsPerAgent {
 		bs = slices.Delete(bs, 0, len(bs)-maxContactsPerAgent)
 	}
-	if len(bs) == 0 {
-		delete(r.bindings, agent)
-	} else {
-		r.bindings[agent] = bs
-	}
-	if (before == 0) != (len(bs) == 0) {
-		r.markLocked(agent)
-	}
+	r.setLocked(agent, bs)
 	res := gosip.NewResponseFromRequest(req, gosip.StatusOK, "OK", nil)
 	for _, b := range bs {
 		secs := int(b.Expires.Sub(now).Round(time.Second) / time.Second)
@@ -714,13 +725,11 @@ func (r *Registrar) expire(now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for agent, bs := range r.bindings {
-		kept := slices.DeleteFunc(bs, func(b *binding) bool { return !now.Before(b.Expires) })
-		if len(kept) == 0 {
-			delete(r.bindings, agent)
-			r.markLocked(agent)
-		} else {
-			r.bindings[agent] = kept
+		if !slices.ContainsFunc(bs, func(b *binding) bool { return !now.Before(b.Expires) }) {
+			continue
 		}
+		kept := slices.DeleteFunc(slices.Clone(bs), func(b *binding) bool { return !now.Before(b.Expires) })
+		r.setLocked(agent, kept)
 	}
 }
 
@@ -812,13 +821,7 @@ func (r *Registrar) probe(ctx context.Context, c *sipgo.Client) {
 				return // refreshed or removed meanwhile
 			}
 			r.log.Info("sip binding dropped: no answer to OPTIONS", "agent", b.Agent, "contact", b.key, "src", b.Source)
-			bs = slices.Delete(bs, i, i+1)
-			if len(bs) == 0 {
-				delete(r.bindings, b.Agent)
-				r.markLocked(b.Agent)
-			} else {
-				r.bindings[b.Agent] = bs
-			}
+			r.setLocked(b.Agent, slices.Delete(slices.Clone(bs), i, i+1))
 		}()
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"regexp"
 	"strings"
 	"sync"
@@ -791,5 +792,34 @@ func TestSecurityLogInjection(t *testing.T) {
 				t.Fatalf("forged log line matched for %s: %q", m[1], l)
 			}
 		}
+	}
+}
+
+// TestOutOfOrderLeavesBindingsWhole: RFC 3261 §10.3 step 7 refuses an
+// older request of the same registration; a refusal half way through a
+// multi-contact REGISTER must leave the stored bindings as they were.
+func TestOutOfOrderLeavesBindingsWhole(t *testing.T) {
+	h := newHarness(t, nil)
+	src := "127.0.0.1:5070"
+	if res := h.login(t, src, "1001", "demo-1001", "sip:1001@127.0.0.1:5070", 0); res.StatusCode != 200 {
+		t.Fatal(res.Short())
+	}
+	res := h.do(t, h.register(src, "1001", "", -1))
+	req := h.register(src, "1001", "sip:1001@127.0.0.1:5071", 300)
+	var old gosip.ContactHeader
+	if err := gosip.ParseUri("sip:1001@127.0.0.1:5070", &old.Address); err != nil {
+		t.Fatal(err)
+	}
+	req.AppendHeader(&old)
+	req.CSeq().SeqNo = 1 // older than the stored registration
+	if got := h.do(t, withAuth(req, answer(t, req, res, 0, "1001", "demo-1001", 1))); got.StatusCode != 500 {
+		t.Fatalf("out of order: %s", got.Short())
+	}
+	bs := h.r.Bindings("1001")
+	if len(bs) != 1 || bs[0].Contact.Port != 5070 {
+		t.Fatalf("bindings after a refused REGISTER: %+v", bs)
+	}
+	if h.r.fromIP[netip.MustParseAddr("127.0.0.1")] != 1 {
+		t.Fatalf("fromIP = %v", h.r.fromIP)
 	}
 }
