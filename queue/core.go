@@ -443,20 +443,32 @@ func (c *core) abandon(id interaction.ID, now time.Time) error {
 	if x.state == ixnConnected {
 		return ErrWrongState
 	}
-	var a *agent
-	if x.state == ixnRinging {
-		a = c.unring(x)
-		x.handler.StopRing(x.id, a.id)
-	} else {
-		x.q.dequeue(x)
-	}
-	c.finish(x, now)
+	a := c.detach(x, now)
 	c.emit(interaction.Event{Type: interaction.Ended, At: now, ID: x.id, Actor: interaction.ActorTaxpayer,
 		Reason: interaction.ReasonAbandoned, Data: map[string]string{"wait_ms": strconv.FormatInt(now.Sub(x.entered).Milliseconds(), 10)}})
 	if a != nil {
-		c.refresh(a, now)
 		c.serveAgent(a, now)
 	}
+	return nil
+}
+
+// detach takes x out of wherever it is (its queue, its ring, its agent),
+// disarms its clocks and forgets it. It returns the agent who was ringing
+// or handling it, already updated, so the caller can offer that agent
+// something else once its own events are out.
+func (c *core) detach(x *ixn, now time.Time) *agent {
+	switch x.state {
+	case ixnConnected:
+		return c.release(x, now)
+	case ixnRinging:
+		a := c.unring(x)
+		x.handler.StopRing(x.id, a.id)
+		c.finish(x, now)
+		c.refresh(a, now)
+		return a
+	}
+	x.q.dequeue(x)
+	c.finish(x, now)
 	return nil
 }
 
@@ -593,19 +605,7 @@ func (c *core) choose(id interaction.ID, later bool, now time.Time) (TicketInfo,
 	if x.agent != nil {
 		owner = x.agent.id
 	}
-	var a *agent
-	switch x.state {
-	case ixnConnected:
-		a = c.release(x, now)
-	case ixnRinging:
-		a = c.unring(x)
-		x.handler.StopRing(x.id, a.id)
-		c.finish(x, now)
-		c.refresh(a, now)
-	default:
-		x.q.dequeue(x)
-		c.finish(x, now)
-	}
+	a := c.detach(x, now)
 	c.emit(interaction.Event{Type: interaction.Ended, At: now, ID: x.id, Actor: interaction.ActorTaxpayer, Agent: owner,
 		Reason: interaction.ReasonCallback, Disposition: interaction.FollowUp})
 	info := c.createTicket(Ticket{Channel: interaction.Message, Queue: x.q.name, Parent: x.id, Owner: owner,
@@ -644,19 +644,7 @@ func (c *core) transfer(id interaction.ID, target, reason, actor string, now tim
 	}
 	c.emit(interaction.Event{Type: interaction.Transferred, At: now, ID: x.id, Actor: actor,
 		Data: map[string]string{"target": target, "reason": reason}})
-	prev := x.agent
-	switch x.state {
-	case ixnConnected:
-		c.release(x, now)
-	case ixnRinging:
-		a := c.unring(x)
-		x.handler.StopRing(x.id, a.id)
-		c.finish(x, now)
-		c.refresh(a, now)
-	default:
-		x.q.dequeue(x)
-		c.finish(x, now)
-	}
+	prev := c.detach(x, now)
 	if to != nil {
 		// Within the desk: a new queue entry, keeping the original id and
 		// entry time so the wait keeps counting. The channel first hears
@@ -743,16 +731,10 @@ func (c *core) emptyQueue(q *queueState, now time.Time) {
 // overflow moves a waiting x to its queue's overflow target.
 func (c *core) overflow(x *ixn, reason interaction.Reason, now time.Time) {
 	target := x.q.cfg.Overflow
-	if x.state == ixnRinging {
-		a := c.unring(x)
-		x.handler.StopRing(x.id, a.id)
-		c.refresh(a, now)
+	if a := c.detach(x, now); a != nil {
 		defer c.serveAgent(a, now)
-	} else {
-		x.q.dequeue(x)
 	}
 	if to := c.queues[target]; to != nil && !to.removed {
-		c.finish(x, now)
 		c.ixns[x.id] = x
 		x.q = to
 		x.tried = nil
@@ -763,7 +745,6 @@ func (c *core) overflow(x *ixn, reason interaction.Reason, now time.Time) {
 		c.wait(x, now)
 		return
 	}
-	c.finish(x, now)
 	if target == "voicemail" {
 		reason = interaction.ReasonVoicemail
 	}

@@ -474,34 +474,24 @@ func TestTimersSurviveReload(t *testing.T) {
 }
 
 func TestMaxWaitOverflowsToVoicemail(t *testing.T) {
-	y := baseConfig + "\n"
-	cfg := parse(t, y)
+	cfg := parse(t, baseConfig)
 	cfg.Queues[0].MaxWait = 3 * time.Minute
 	cfg.Queues[0].Overflow = "voicemail"
 	synctest.Test(t, func(t *testing.T) {
-		ev := &queuetest.Events{}
-		r, err := queue.NewRouter(cfg, queue.Options{Events: ev})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error)
-		go func() { done <- r.Run(ctx) }()
+		h := startConfig(t, cfg)
+		defer h.stop()
 		hd := queuetest.NewHandler(64)
-		adm, err := r.Offer(ctx, queue.Offer{Channel: interaction.Phone, Queue: "q", Handler: hd})
-		if err != nil {
-			t.Fatal(err)
-		}
-		advance(3 * time.Minute)
+		adm := h.offer(interaction.Phone, hd)
+		advance(3*time.Minute - time.Millisecond)
+		none(t, hd, "close")
+		advance(time.Millisecond)
 		c := next(t, hd, "close")
 		if c.Close.Reason != interaction.ReasonVoicemail || c.Close.Target != "voicemail" {
 			t.Errorf("close = %+v", c.Close)
 		}
-		if rec := ev.Record(adm.ID); rec.Reason != interaction.ReasonVoicemail {
+		if rec := h.ev.Record(adm.ID); rec.Reason != interaction.ReasonVoicemail {
 			t.Errorf("reason = %v", rec.Reason)
 		}
-		cancel()
-		<-done
 	})
 }
 
@@ -510,25 +500,18 @@ func TestOverflowToAnotherQueueKeepsWaiting(t *testing.T) {
 	cfg.Queues[0].MaxWait = time.Minute
 	cfg.Queues[0].Overflow = "other"
 	synctest.Test(t, func(t *testing.T) {
-		ev := &queuetest.Events{}
-		r, _ := queue.NewRouter(cfg, queue.Options{Events: ev})
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error)
-		go func() { done <- r.Run(ctx) }()
+		h := startConfig(t, cfg)
+		defer h.stop()
 		hd := queuetest.NewHandler(64)
-		adm, _ := r.Offer(ctx, queue.Offer{Channel: interaction.Phone, Queue: "q", Handler: hd})
-		if err := r.SetPresence(ctx, "a3", queue.MediaVoice, true); err != nil {
-			t.Fatal(err)
-		}
+		adm := h.offer(interaction.Phone, hd)
+		h.login("a3", queue.MediaVoice)
 		advance(time.Minute)
 		if ring := next(t, hd, "ring"); ring.Agent != "a3" || ring.Ring.Queue != "other" {
 			t.Fatalf("after overflow rang %+v", ring.Ring)
 		}
-		if rec := ev.Record(adm.ID); rec.Queue != "other" {
-			t.Errorf("queue = %q", rec.Queue)
+		if rec := h.ev.Record(adm.ID); rec.Queue != "other" || !rec.OfferedAt.Equal(h.ev.Of(interaction.Offered, adm.ID)[0].At) {
+			t.Errorf("record = %+v", rec)
 		}
-		cancel()
-		<-done
 	})
 }
 
