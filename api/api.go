@@ -335,8 +335,8 @@ func (s *Server) getInteraction(w http.ResponseWriter, r *http.Request, p Princi
 	}
 	out := struct {
 		interactionJSON
-		Events     []eventJSON      `json:"events"`
-		Transcript []chat.Line      `json:"transcript,omitempty"`
+		Events     []eventJSON `json:"events"`
+		Transcript []chat.Line `json:"transcript,omitempty"`
 	}{interactionJSON: toJSON(rec), Events: []eventJSON{}}
 	for _, e := range evs {
 		if e.Type == interaction.Audit {
