@@ -262,7 +262,7 @@ func (d *desk) login(f Frame) error {
 	if token == "" {
 		token = newToken()
 		d.srv.mu.Lock()
-		d.srv.deskTokens[token] = deskToken{agent: agent, expires: time.Now().Add(deskTokenLifetime)}
+		d.srv.deskTokens[token] = deskToken{agent: agent, expires: time.Now().Add(deskSession(cfg))}
 		d.srv.mu.Unlock()
 	}
 	d.agent = agent
@@ -279,7 +279,8 @@ func (d *desk) login(f Frame) error {
 	if err != nil {
 		d.srv.log.Warn("desk presence", "agent", agent, "err", err)
 	}
-	d.c.send(Frame{Type: TypeLoggedIn, Agent: agent, Name: acfg.Name, Token: token, MaxChats: acfg.MaxChats})
+	d.c.send(Frame{Type: TypeLoggedIn, Agent: agent, Name: acfg.Name, Token: token, MaxChats: acfg.MaxChats,
+		CannedReplies: cannedReplies(cfg)})
 	for _, sess := range d.srv.linked(agent) {
 		sess.mb.push(func() { sess.onDeskBack(agent) })
 	}

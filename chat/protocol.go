@@ -87,7 +87,9 @@ type Frame struct {
 	Limits *LimitsInfo `json:"limits,omitempty"`
 	Scope  []string    `json:"scope_reasons,omitempty"`
 	Canned []string    `json:"canned,omitempty"`
-	Code   string      `json:"code,omitempty"`
+	// CannedReplies are the configured canned replies, in logged_in.
+	CannedReplies []CannedInfo `json:"canned_replies,omitempty"`
+	Code          string       `json:"code,omitempty"`
 }
 
 // Taxpayer is what a taxpayer may tell about themselves when opening a chat.
@@ -118,6 +120,13 @@ type QueueInfo struct {
 	LongestWait int    `json:"longest_wait"` // seconds
 	Available   int    `json:"available"`
 	ChatOpen    bool   `json:"chat_open"`
+}
+
+// CannedInfo is one canned reply (config chat.canned) as the desk shows
+// it: Title in the picker, Text inserted into the reply box.
+type CannedInfo struct {
+	Title string `json:"title"`
+	Text  string `json:"text"`
 }
 
 // LimitsInfo tells the widget what it may send.

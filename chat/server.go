@@ -263,19 +263,48 @@ func (s *Server) taxpayerHello() Frame {
 	return f
 }
 
-// CannedResponses are the desk's ready-made replies.
-var CannedResponses = []string{
-	"您好，请问有什么可以帮您？",
-	"请您提供一下纳税人识别号和报错页面的截图。",
-	"请稍等，我正在为您查询。",
-	"请您清除浏览器缓存后重新登录电子税务局再试一下。",
-	"请问还有其他问题吗？",
-	"感谢您的咨询，祝您工作顺利！",
+// CannedResponses are the texts of the default canned replies
+// (config.DefaultCanned); the desk gets the configured ones
+// (chat.canned).
+var CannedResponses = cannedTexts(config.DefaultCanned())
+
+func cannedTexts(c []config.CannedResponse) []string {
+	out := make([]string, 0, len(c))
+	for _, r := range c {
+		out = append(out, r.Text)
+	}
+	return out
+}
+
+func cannedReplyTexts(c []CannedInfo) []string {
+	out := make([]string, 0, len(c))
+	for _, r := range c {
+		out = append(out, r.Text)
+	}
+	return out
+}
+
+// cannedReplies is chat.canned for the logged_in frame (the defaults when
+// the config was built without SetDefaults).
+func cannedReplies(cfg *config.Config) []CannedInfo {
+	c := cfg.Chat.Canned
+	if len(c) == 0 {
+		c = config.DefaultCanned()
+	}
+	out := make([]CannedInfo, 0, len(c))
+	for _, r := range c {
+		out = append(out, CannedInfo{Title: r.Title, Text: r.Text})
+	}
+	return out
 }
 
 func (s *Server) agentHello() Frame {
 	cfg := s.config()
-	f := Frame{Type: TypeHello, Scope: cfg.ScopeReasons, Canned: CannedResponses}
+	// canned stays in hello for v1 desks; logged_in carries the titled
+	// canned_replies. limits tell the desk which screenshots it may send.
+	f := Frame{Type: TypeHello, Scope: cfg.ScopeReasons, Canned: cannedReplyTexts(cannedReplies(cfg)),
+		Limits: &LimitsInfo{MaxTextChars: cfg.Chat.Limits.MaxTextChars,
+			MaxImageBytes: cfg.Chat.Limits.MaxImageBytes, ImageTypes: cfg.Chat.Limits.ImageTypes}}
 	for _, q := range cfg.Queues {
 		if slices.Contains(q.Channels, "chat") {
 			f.Queues = append(f.Queues, QueueInfo{Name: q.Name})
@@ -286,7 +315,16 @@ func (s *Server) agentHello() Frame {
 
 // deskTokenLifetime bounds how long a desk token can log in again (a
 // working day and then some); after it the agent types the password.
+// Config chat.desk_session overrides it.
 const deskTokenLifetime = 14 * time.Hour
+
+// deskSession is the configured desk token lifetime.
+func deskSession(cfg *config.Config) time.Duration {
+	if cfg.Chat.DeskSession > 0 {
+		return cfg.Chat.DeskSession
+	}
+	return deskTokenLifetime
+}
 
 type deskToken struct {
 	agent   string

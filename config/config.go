@@ -249,6 +249,31 @@ type Chat struct {
 	Topics []Topic `yaml:"topics"`
 	// Limits protect the WebSocket gateway.
 	Limits ChatLimits `yaml:"limits"`
+	// Canned are the desk's ready-made replies, sent to each desk at
+	// login (default: DefaultCanned).
+	Canned []CannedResponse `yaml:"canned"`
+	// DeskSession is how long a desk token can log in again without the
+	// password (default 14h: a working day and then some).
+	DeskSession time.Duration `yaml:"desk_session"`
+}
+
+// CannedResponse is one ready-made reply: Title is what the desk's picker
+// shows, Text what is inserted into the reply box.
+type CannedResponse struct {
+	Title string `yaml:"title"`
+	Text  string `yaml:"text"`
+}
+
+// DefaultCanned returns the default canned replies (a new slice each call).
+func DefaultCanned() []CannedResponse {
+	return []CannedResponse{
+		{Title: "问候", Text: "您好，请问有什么可以帮您？"},
+		{Title: "索取信息", Text: "请您提供一下纳税人识别号和报错页面的截图。"},
+		{Title: "请稍等", Text: "请稍等，我正在为您查询。"},
+		{Title: "清除缓存", Text: "请您清除浏览器缓存后重新登录电子税务局再试一下。"},
+		{Title: "还有问题吗", Text: "请问还有其他问题吗？"},
+		{Title: "结束语", Text: "感谢您的咨询，祝您工作顺利！"},
+	}
 }
 
 // Topic is one choice in the chat widget's topic list.

@@ -88,6 +88,13 @@ func (c *Config) SetDefaults() {
 	def(&l.PongTimeout, 60*time.Second)
 	def(&l.SendQueue, 64)
 	def(&l.ResumeWindow, 10*time.Minute)
+	if len(ch.Canned) == 0 {
+		ch.Canned = DefaultCanned()
+	}
+	for i := range ch.Canned {
+		def(&ch.Canned[i].Title, firstRunes(ch.Canned[i].Text, 12))
+	}
+	def(&ch.DeskSession, 14*time.Hour)
 
 	def(&c.Messages.AcknowledgeWithin, DefaultAcknowledgeWithin)
 	def(&c.Messages.AnswerWithin, DefaultAnswerWithin)
@@ -133,6 +140,15 @@ func def[T comparable](v *T, d T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// firstRunes returns the first n runes of s.
+func firstRunes(s string, n int) string {
+	r := []rune(s)
+	if len(r) > n {
+		r = r[:n]
+	}
+	return string(r)
+}
 
 func embeddedCalendar(year string) ([]byte, error) {
 	data, err := configs.Calendars.ReadFile("calendar-" + year + ".yaml")

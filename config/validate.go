@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 type fieldProblem struct {
@@ -256,6 +257,14 @@ func (c *Config) validate() []fieldProblem {
 	if l := c.Chat.Limits; l.PingInterval <= 0 || l.PongTimeout <= l.PingInterval {
 		bad("chat.limits.pong_timeout", "must be longer than ping_interval")
 	}
+	for i, cr := range c.Chat.Canned {
+		if strings.TrimSpace(cr.Text) == "" {
+			bad(fmt.Sprintf("chat.canned[%d].text", i), "is required")
+		} else if utf8.RuneCountInString(cr.Text) > c.Chat.Limits.MaxTextChars {
+			bad(fmt.Sprintf("chat.canned[%d].text", i), "longer than chat.limits.max_text_chars")
+		}
+	}
+	positive("chat.desk_session", c.Chat.DeskSession)
 	if c.Messages.AcknowledgeWithin < 1 {
 		bad("messages.acknowledge_within", "must be at least 1 working day")
 	}
