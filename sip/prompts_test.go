@@ -43,3 +43,28 @@ func TestBuiltinPrompts(t *testing.T) {
 		}
 	}
 }
+
+// TestBuiltinPromptsShort: callers sit through every second of a prompt,
+// so the built-in ones stay short (they were 6.5 s, 21 s and 17 s) and the
+// embedded set small.
+func TestBuiltinPromptsShort(t *testing.T) {
+	p, err := loadPrompts(&config.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, pcm := range p {
+		total += 2 * len(pcm)
+	}
+	for name, limit := range map[string]time.Duration{
+		promptWelcome: 4 * time.Second, promptAfterHours: 11 * time.Second, promptSurvey: 10 * time.Second,
+		promptTransfer: 6 * time.Second, promptClosing: 2500 * time.Millisecond, promptQueued: 2500 * time.Millisecond,
+	} {
+		if d := time.Duration(len(p[name])) * time.Second / 8000; d > limit {
+			t.Errorf("prompt %q is %v long, want at most %v", name, d, limit)
+		}
+	}
+	if total > 1<<20 {
+		t.Errorf("built-in prompts hold %d bytes of audio, want at most 1 MiB", total)
+	}
+}
