@@ -57,8 +57,21 @@ type Server struct {
 	metrics *Metrics
 	now     func() time.Time
 
-	mu  sync.RWMutex // guards cfg
-	cfg *config.Config
+	mu     sync.RWMutex // guards cfg and checks
+	cfg    *config.Config
+	checks []healthCheck
+}
+
+type healthCheck struct {
+	name  string
+	check func() error
+}
+
+// AddHealthCheck makes /healthz also depend on check (a listener, say).
+func (s *Server) AddHealthCheck(name string, check func() error) {
+	s.mu.Lock()
+	s.checks = append(s.checks, healthCheck{name, check})
+	s.mu.Unlock()
 }
 
 // New builds the API server. metrics may be nil.
@@ -157,6 +170,15 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	if err := s.store.Healthy(); err != nil {
 		http.Error(w, "storage: "+err.Error(), http.StatusServiceUnavailable)
 		return
+	}
+	s.mu.RLock()
+	checks := s.checks
+	s.mu.RUnlock()
+	for _, c := range checks {
+		if err := c.check(); err != nil {
+			http.Error(w, c.name+": "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	io.WriteString(w, "ok\n")

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 
 type fixture struct {
 	srv *httptest.Server
+	api *api.Server
 	db  *storage.DB
 	r   *queue.Router
 }
@@ -48,9 +51,10 @@ func newFixture(t *testing.T) *fixture {
 	go func() { r.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	m.Watch(r.Snapshot)
-	srv := httptest.NewServer(api.New(cfg, db, r, m, log))
+	a := api.New(cfg, db, r, m, log)
+	srv := httptest.NewServer(a)
 	t.Cleanup(srv.Close)
-	return &fixture{srv: srv, db: db, r: r}
+	return &fixture{srv: srv, api: a, db: db, r: r}
 }
 
 func (f *fixture) do(t *testing.T, method, path, token string, body any) (int, []byte) {
@@ -216,6 +220,20 @@ func TestHealthzAndMetrics(t *testing.T) {
 	}
 	if err := f.r.SetPresence(context.Background(), "1001", queue.MediaText, true); err != nil {
 		t.Fatal(err)
+	}
+	var sipDown atomic.Bool
+	f.api.AddHealthCheck("sip", func() error {
+		if sipDown.Load() {
+			return errors.New("listeners not serving")
+		}
+		return nil
+	})
+	if status, _ := f.do(t, "GET", "/healthz", "", nil); status != 200 {
+		t.Fatalf("healthz with a passing check: %d", status)
+	}
+	sipDown.Store(true)
+	if status, body := f.do(t, "GET", "/healthz", "", nil); status != 503 || !strings.HasPrefix(string(body), "sip: ") {
+		t.Fatalf("healthz with the SIP listeners down: %d %q", status, body)
 	}
 	_, body := f.do(t, "GET", "/metrics", "", nil)
 	for _, want := range []string{`taxline_agents{state="available"} 1`, `taxline_queue_waiting{queue="etax"} 0`,

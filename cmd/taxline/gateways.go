@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -58,12 +59,33 @@ func mountGateways(cfg *config.Config, srv *api.Server, router *queue.Router, ob
 	srv.Handle("GET /ws/chat", cs.TaxpayerHandler())
 	srv.Handle("GET /ws/agent", cs.AgentHandler())
 	mountPages(srv)
-	return []gateway{sipGateway{sg}, chatGateway{cs}}, nil
+	sipgw := &sipGateway{Gateway: sg}
+	srv.AddHealthCheck("sip", sipgw.healthy)
+	return []gateway{sipgw, chatGateway{cs}}, nil
 }
 
-type sipGateway struct{ *sip.Gateway }
+// sipGateway runs the SIP gateway and tells /healthz whether its listeners
+// are serving.
+type sipGateway struct {
+	*sip.Gateway
+	running atomic.Bool
+}
 
-func (sipGateway) Name() string { return "sip" }
+func (*sipGateway) Name() string { return "sip" }
+
+// Run implements gateway.
+func (g *sipGateway) Run(ctx context.Context) error {
+	g.running.Store(true)
+	defer g.running.Store(false)
+	return g.Gateway.Run(ctx)
+}
+
+func (g *sipGateway) healthy() error {
+	if !g.running.Load() {
+		return errors.New("listeners not serving")
+	}
+	return nil
+}
 
 type chatGateway struct{ *chat.Server }
 

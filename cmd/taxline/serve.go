@@ -115,7 +115,7 @@ func runServer(cfg *config.Config, path string, o overrides, log *slog.Logger) e
 	}
 	sipAddr := cfg.Server.SIP
 	for _, g := range gateways {
-		if sg, ok := g.(sipGateway); ok {
+		if sg, ok := g.(*sipGateway); ok {
 			sipAddr = sg.Addr().String()
 		}
 	}
