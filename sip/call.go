@@ -882,6 +882,9 @@ func (c *call) finishVoicemail() {
 	if err := c.vm.Close(); err != nil {
 		c.log.Error("sip: voicemail not closed cleanly", "err", err)
 	}
+	// The message's length is the audio in the file (what the agent will
+	// hear), not the wall time the caller was connected.
+	dur := c.vm.Duration()
 	c.vm = nil
 	ctx, cancel := c.rctx()
 	defer cancel()
@@ -889,7 +892,7 @@ func (c *call) finishVoicemail() {
 		Channel: interaction.Message, Queue: c.queue, Parent: c.id,
 		Taxpayer: queue.Taxpayer{Phone: callerNumber(c.invite)},
 		Data: map[string]string{"recording": c.vmName,
-			"duration_ms": strconv.FormatInt(time.Since(c.vmStart).Milliseconds(), 10)},
+			"duration_ms": strconv.FormatInt(dur.Milliseconds(), 10)},
 	})
 	if err != nil {
 		c.log.Error("sip: voicemail ticket not created", "recording", c.vmName, "err", err)

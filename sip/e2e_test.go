@@ -363,6 +363,20 @@ func TestE2EAfterHours(t *testing.T) {
 	if got < time.Second || got > 4*time.Second {
 		t.Errorf("voice message is %v long", got)
 	}
+	// The ticket says how long the message is: the recording's length.
+	evs, err := d.db.Events(ticket.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var durMS string
+	for _, e := range evs {
+		if e.Type == interaction.TicketCreated {
+			durMS = e.Data["duration_ms"]
+		}
+	}
+	if want := strconv.FormatInt(got.Milliseconds(), 10); durMS != want {
+		t.Errorf("ticket duration_ms %q, want the recording's %s", durMS, want)
+	}
 	var loud bool
 	for _, s := range info.Samples {
 		loud = loud || s > 1000 || s < -1000
