@@ -17,6 +17,7 @@ commands:
   report         the monthly report: taxline report monthly -month YYYY-MM
   score          Art. 23 quarterly scoring: taxline score [-standard N] < scores.csv
   fee            Art. 25–27 quarterly fee: taxline fee -contract AMOUNT -complaints N [-failed]
+  simulate       a day of synthetic traffic through the router on virtual time (what-if)
   export         hand-over export with checksums (D2): taxline export [-data DIR] [-o FILE]
   purge          retention (S3): taxline purge [-data DIR] [-before YYYY-MM-DD | -all]
 `
@@ -41,6 +42,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return score(args[1:], stdin, stdout, stderr)
 	case "fee":
 		return fee(args[1:], stdout, stderr)
+	case "simulate":
+		return simulate(args[1:], stdout, stderr)
 	case "export":
 		return export(args[1:], stdout, stderr)
 	case "purge":

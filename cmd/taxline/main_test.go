@@ -181,3 +181,18 @@ func TestExportAndPurge(t *testing.T) {
 		t.Errorf("bad -before: exit %d", code)
 	}
 }
+
+func TestSimulate(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"simulate", "-date", "2026-03-02", "-agents", "5"}, nil, &out, &errb); code != 0 {
+		t.Fatalf("simulate: exit %d: %s", code, errb.String())
+	}
+	for _, want := range []string{"P2 human answer rate", "P3 answered within 1m0s", "C2 first response"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("simulate output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if code := run([]string{"simulate", "-date", "tomorrow"}, nil, &out, &errb); code != 2 {
+		t.Errorf("bad date: exit %d", code)
+	}
+}
