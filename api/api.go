@@ -91,6 +91,7 @@ func New(cfg *config.Config, store Store, router Router, metrics *Metrics, log *
 	s.mux.HandleFunc("GET /api/v1/reports/monthly", s.auth(s.monthly))
 	s.mux.HandleFunc("POST /api/v1/tickets/{id}/ack", s.auth(s.ackTicket))
 	s.mux.HandleFunc("POST /api/v1/tickets/{id}/answer", s.auth(s.answerTicket))
+	s.mountStats() // GET /api/v1/stats/today, GET /api/v1/config (stats.go)
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API path")
 	})
