@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -371,6 +373,15 @@ func (c *call) offerTo(q string) {
 		}
 		c.closing()
 	}
+}
+
+func (c *call) isAgent(id string) bool {
+	for _, a := range c.set.cfg.Agents {
+		if a.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *call) isQueue(name string) bool {
@@ -952,14 +963,28 @@ func (c *call) agentRefer(m *sipMsg) {
 		return
 	}
 	target := uri.String()
-	if c.isQueue(uri.User) {
+	switch {
+	case c.isQueue(uri.User):
 		target = uri.User
-	} else if c.trunk.Transfer != "" && (uri.User == "" || uri.User == c.trunk.Name) {
+	case c.isAgent(uri.User):
+		target = "agent:" + uri.User
+	case c.trunk.Transfer != "" && (uri.User == "" || uri.User == c.trunk.Name):
 		target = c.trunk.Transfer
 	}
+	// The out-of-scope reason (P4) must be one of scope_reasons, as typed
+	// in UTF-8 or percent-encoded; a phone that sends anything else is told
+	// so and the call stays with the agent.
 	reason := ""
 	if r := m.req.GetHeader("X-Taxline-Reason"); r != nil {
-		reason = r.Value()
+		reason = strings.TrimSpace(r.Value())
+		if dec, err := url.PathUnescape(reason); err == nil {
+			reason = dec
+		}
+		if !slices.Contains(c.set.cfg.ScopeReasons, reason) {
+			c.log.Warn("sip: agent REFER with an unknown out-of-scope reason", "agent", c.agent)
+			respond(m.tx, m.req, gosip.StatusBadRequest, "Unknown Out-Of-Scope Reason")
+			return
+		}
 	}
 	ctx, cancel := c.rctx()
 	err := c.g.router.Transfer(ctx, c.id, target, reason, interaction.AgentActor(c.agent))

@@ -93,6 +93,13 @@ func startDesk(t *testing.T, hours string) *desk { return startDeskEdit(t, hours
 // startDeskEdit is startDesk with the test config edited by edit.
 func startDeskEdit(t *testing.T, hours string, edit func(string) string) *desk {
 	t.Helper()
+	return startDeskWith(t, hours, edit, nil)
+}
+
+// startDeskWith is startDeskEdit that also lets before adjust the gateway
+// (its Lookup) before it runs.
+func startDeskWith(t *testing.T, hours string, edit func(string) string, before func(*sip.Gateway)) *desk {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test with SIPp and baresip; skipped with -short")
 	}
@@ -128,6 +135,9 @@ func startDeskEdit(t *testing.T, hours string, edit func(string) string) *desk {
 	d := &desk{cfg: cfg, db: db, router: r, gw: gw, stats: make(chan sip.CallStats, 16), target: gw.Addr().String(),
 		logMu: logMu, logs: logs}
 	gw.CallEnded = func(s sip.CallStats) { d.stats <- s }
+	if before != nil {
+		before(gw)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	routerDone, gwDone := make(chan error, 1), make(chan error, 1)
 	go func() { routerDone <- r.Run(ctx) }()
