@@ -125,16 +125,6 @@ func (c *conn) close(code int, reason string, flush bool) {
 	})
 }
 
-// isClosing reports whether close was called.
-func (c *conn) isClosing() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
-	}
-}
-
 // writeLoop is the connection's only writer. It returns, closing the
 // socket, when the connection closes or a write fails.
 func (c *conn) writeLoop() {

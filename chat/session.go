@@ -441,7 +441,9 @@ func (s *session) taxpayerEnds() {
 		s.toTaxpayer(Frame{Type: TypeEnded, Chat: s.id, Reason: "taxpayer"})
 		if !s.toAgent(s.agent, Frame{Type: TypeTaxpayerLeft}) {
 			// No desk to give a disposition: end it now without one.
-			s.endWith(queue.End{By: queue.PartyTaxpayer})
+			if err := s.endWith(queue.End{By: queue.PartyTaxpayer}); err != nil {
+				s.srv.log.Warn("chat end without a desk", "chat", s.id, "err", err)
+			}
 		}
 	}
 }

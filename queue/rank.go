@@ -28,8 +28,6 @@ type rankIndex struct {
 	head int
 }
 
-func (r *rankIndex) len() int { return len(r.seqs) - r.head }
-
 func (r *rankIndex) insert(seq uint64) {
 	live := r.seqs[r.head:]
 	if n := len(live); n == 0 || live[n-1] < seq {

@@ -25,7 +25,7 @@ import (
 // burst.
 const (
 	DefaultRegisterRate  rate.Limit = 20
-	DefaultRegisterBurst            = 200
+	DefaultRegisterBurst int        = 200
 )
 
 // maxSources bounds the per-source table. Past it, sweep makes room; if it

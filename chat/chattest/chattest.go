@@ -227,7 +227,10 @@ func Dial(ctx context.Context, url, origin string) (*Client, error) {
 		h.Set("Origin", origin)
 	}
 	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024}
-	ws, _, err := d.DialContext(ctx, url, h)
+	ws, resp, err := d.DialContext(ctx, url, h)
+	if resp != nil {
+		resp.Body.Close()
+	}
 	if err != nil {
 		return nil, err
 	}

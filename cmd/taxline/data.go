@@ -109,7 +109,11 @@ func export(args []string, stdout, stderr io.Writer) int {
 	if db == nil {
 		return code
 	}
-	defer db.Close()
+	defer func() {
+		if err := db.Close(); err != nil {
+			fmt.Fprintf(stderr, "taxline: %v\n", err)
+		}
+	}()
 	w := stdout
 	if *out != "" {
 		f, err := os.Create(*out)

@@ -130,7 +130,10 @@ func (d *driver) register(id string, tp, agent *peer) {
 }
 
 func (d *driver) dial(path string) (*peer, error) {
-	ws, _, err := d.dialer.Dial("ws://"+d.addr+path, nil)
+	ws, resp, err := d.dialer.Dial("ws://"+d.addr+path, nil)
+	if resp != nil {
+		resp.Body.Close()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -347,7 +350,13 @@ func startInProcess(o options) (string, func(), error) {
 	go func() { errc <- serve(ctx, o, func(a string) { addrc <- a }) }()
 	select {
 	case a := <-addrc:
-		return a, func() { cancel(); <-errc }, nil
+		stop := func() {
+			cancel()
+			if err := <-errc; err != nil {
+				fmt.Fprintln(os.Stderr, "chat load: server:", err)
+			}
+		}
+		return a, stop, nil
 	case err := <-errc:
 		cancel()
 		return "", nil, err
