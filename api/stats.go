@@ -40,6 +40,9 @@ type Stats struct {
 	States map[string]int    `json:"agent_states"`
 	Breaks map[string]int    `json:"breaks"`
 	Goals  []sla.TargetCheck `json:"targets"`
+	// Limits are the time limits behind the targets, in seconds:
+	// answer_target (P3), first_response (C2), short_abandon.
+	Limits map[string]float64 `json:"limits"`
 	// Abandoned phone calls and chats of the day (short: under
 	// metrics.short_abandon).
 	ShortAbandoned int `json:"short_abandoned"`
@@ -148,6 +151,8 @@ func ComputeStats(cfg *config.Config, cal *sla.Calendar, db Lister, snap queue.S
 		LongAbandoned:  fig.Phone.LongAbandoned + fig.Chat.LongAbandoned,
 		Figures:        fig,
 	}
+	st.Limits = map[string]float64{"answer_target": def.AnswerTarget.Seconds(),
+		"first_response": def.FirstResponse.Seconds(), "short_abandon": def.ShortAbandon.Seconds()}
 	st.Goals = []sla.TargetCheck{
 		target("P2", fig.Phone.AnswerRate, def.AnswerRateTarget),
 		target("P3", fig.Phone.AnsweredWithin, def.AnswerWithinTarget),
@@ -262,9 +267,16 @@ type ConfigServer struct {
 
 // ConfigHours is one service-hours schedule.
 type ConfigHours struct {
-	Always   bool            `json:"always"`
-	Weekly   []config.Window `json:"weekly"`
-	Holidays string          `json:"holidays"`
+	Always   bool           `json:"always"`
+	Weekly   []ConfigWindow `json:"weekly"`
+	Holidays string         `json:"holidays"`
+}
+
+// ConfigWindow is one weekly opening window.
+type ConfigWindow struct {
+	Days []string `json:"days"`
+	From string   `json:"from"`
+	To   string   `json:"to"`
 }
 
 // ConfigQueue is one queue.
@@ -363,7 +375,11 @@ func SummarizeConfig(cfg *config.Config) ConfigSummary {
 			Holidays: slices.Clone(cfg.Calendar.Holidays), Workdays: slices.Clone(cfg.Calendar.Workdays)},
 	}
 	for name, h := range cfg.Hours {
-		c.Hours[name] = ConfigHours{Always: h.Always, Weekly: slices.Clone(h.Weekly), Holidays: h.Holidays}
+		ws := []ConfigWindow{}
+		for _, w := range h.Weekly {
+			ws = append(ws, ConfigWindow{Days: slices.Clone(w.Days), From: w.From, To: w.To})
+		}
+		c.Hours[name] = ConfigHours{Always: h.Always, Weekly: ws, Holidays: h.Holidays}
 	}
 	for _, q := range cfg.Queues {
 		c.Queues = append(c.Queues, ConfigQueue{Name: q.Name, Channels: slices.Clone(q.Channels), Strategy: q.Strategy,

@@ -162,6 +162,9 @@ func TestStatsFigures(t *testing.T) {
 			t.Errorf("target %+v, want %+v", g, w)
 		}
 	}
+	if st.Limits["answer_target"] != 60 || st.Limits["first_response"] != 30 || st.Limits["short_abandon"] != 5 {
+		t.Errorf("limits %v", st.Limits)
+	}
 	if st.ShortAbandoned != 1 || st.LongAbandoned != 1 {
 		t.Errorf("abandoned short %d long %d", st.ShortAbandoned, st.LongAbandoned)
 	}
@@ -243,6 +246,9 @@ func TestConfigHasNoSecrets(t *testing.T) {
 	}
 	if len(c.Queues) == 0 || c.Queues[0].Name != "etax" || len(c.Agents) != 5 || len(c.Tokens) == 0 || len(c.Rules) == 0 {
 		t.Fatalf("summary %+v", c)
+	}
+	if h := c.Hours["hotline"]; len(h.Weekly) != 1 || h.Weekly[0].From != "08:30" || len(h.Weekly[0].Days) != 6 {
+		t.Errorf("hotline hours %+v", h)
 	}
 	cfg, err := config.Parse("demo.yaml", configs.Demo)
 	if err != nil {

@@ -1,8 +1,10 @@
-// Package web serves taxline's pages: the taxpayer's chat widget (/chat)
-// and the agent desk (/desk), with their scripts and styles, all embedded
+// Package web serves taxline's pages: the taxpayer's chat widget (/chat),
+// the agent desk (/desk), the supervisors' wallboard (/wallboard) and the
+// read-only admin page (/admin), with their scripts and styles, all embedded
 // in the binary. The pages are plain HTML, CSS and JavaScript with no
 // build step and nothing loaded from another site; they talk to the
-// gateway over the WebSocket protocol of docs/CHAT.md.
+// gateway over the WebSocket protocol of docs/CHAT.md; the wallboard and
+// the admin page poll the JSON API with a bearer token (docs/PAGES.md).
 package web
 
 import (
@@ -14,8 +16,9 @@ import (
 //go:embed static
 var files embed.FS
 
-// Handler serves GET /chat, /desk and /static/… . Mount it at "/" (or at
-// each of those paths) on the same host as /ws/chat and /ws/agent.
+// Handler serves GET /chat, /desk, /wallboard, /admin and /static/… .
+// Mount it at "/" (or at each of those paths) on the same host as /ws/chat,
+// /ws/agent and /api/.
 func Handler() http.Handler {
 	static, err := fs.Sub(files, "static")
 	if err != nil {
@@ -31,6 +34,8 @@ func Handler() http.Handler {
 	}
 	mux.Handle("GET /chat", page("chat.html"))
 	mux.Handle("GET /desk", page("desk.html"))
+	mux.Handle("GET /wallboard", page("wallboard.html"))
+	mux.Handle("GET /admin", page("admin.html"))
 	return mux
 }
 

@@ -9,6 +9,10 @@
   let ws = null;
   let retry = 0;
   let hello = { scope_reasons: [], canned: [], queues: [] };
+  // Canned replies [{title, text}] from logged_in (chat.canned); a server
+  // that sends only hello.canned (texts) gets titles from the texts.
+  let canned = [];
+  let limits = { max_image_bytes: 2 << 20, image_types: ['image/png', 'image/jpeg'] };
   let loggedIn = false;
   let active = '';
   const chats = new Map(); // chat id → {panel, tab, seqs, left}
@@ -152,16 +156,34 @@
 
   function wire(id, c) {
     const p = c.panel;
-    const canned = p.querySelector('.canned');
-    for (const t of hello.canned || []) option(canned, t, t);
-    canned.onchange = () => {
-      if (canned.value) {
+    const pick = p.querySelector('.canned');
+    for (const c of canned) option(pick, c.text, c.title || c.text);
+    pick.onchange = () => {
+      if (pick.value) {
         const r = p.querySelector('.reply');
-        r.value = r.value ? r.value + canned.value : canned.value;
+        r.value = r.value ? r.value + pick.value : pick.value;
         r.focus();
       }
-      canned.value = '';
+      pick.value = '';
     };
+    const image = p.querySelector('.image');
+    image.accept = (limits.image_types || []).join(',');
+    image.addEventListener('change', () => {
+      const file = image.files[0];
+      image.value = '';
+      if (!file) return;
+      if (!(limits.image_types || []).includes(file.type)) {
+        toast('仅支持 ' + (limits.image_types || []).map((t) => t.replace('image/', '').toUpperCase()).join('、') + ' 格式的图片');
+        return;
+      }
+      if (file.size > limits.max_image_bytes) {
+        toast('图片不能超过 ' + Math.floor(limits.max_image_bytes / 1024 / 1024) + ' MB');
+        return;
+      }
+      const rd = new FileReader();
+      rd.onload = () => send({ type: 'send', chat: id, client_id: newID(), image: rd.result });
+      rd.readAsDataURL(file);
+    });
     const target = p.querySelector('.transfer-target');
     for (const q of hello.queues || []) option(target, q.name, q.name);
     const scope = p.querySelector('.scope-reason');
@@ -249,11 +271,14 @@
     switch (f.type) {
       case 'hello':
         hello = f;
+        if (f.limits) limits = f.limits;
+        if (!canned.length) canned = (f.canned || []).map((t) => ({ title: t.length > 14 ? t.slice(0, 14) + '…' : t, text: t }));
         const tok = store.getItem(TOKEN);
         if (tok) send({ type: 'login', token: tok });
         break;
       case 'logged_in':
         loggedIn = true;
+        if (f.canned_replies && f.canned_replies.length) canned = f.canned_replies;
         store.setItem(TOKEN, f.token);
         $('login-form').hidden = true;
         $('desk').hidden = false;
