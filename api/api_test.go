@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xuri/excelize/v2"
+
 	"github.com/taxline/taxline/api"
 	"github.com/taxline/taxline/config"
 	"github.com/taxline/taxline/configs"
@@ -265,6 +267,28 @@ func TestMonthlyReport(t *testing.T) {
 	status, body = f.do(t, "GET", "/api/v1/reports/monthly?month=2026-03&format=csv", "demo-auditor-token", nil)
 	if status != 200 || !strings.Contains(string(body), "电话") {
 		t.Errorf("csv: %d %q", status, body)
+	}
+	status, body = f.do(t, "GET", "/api/v1/reports/monthly?month=2026-03&format=xlsx", "demo-admin-token", nil)
+	if status != 200 {
+		t.Fatalf("xlsx: %d", status)
+	}
+	book, err := excelize.OpenReader(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("xlsx does not open: %v", err)
+	}
+	defer book.Close()
+	rows, err := book.GetRows("月报")
+	if err != nil || len(rows) < 10 || rows[0][0] != "指标" {
+		t.Fatalf("xlsx rows = %v, %v", rows, err)
+	}
+	found := false
+	for _, r := range rows {
+		if len(r) == 2 && r[0] == "电话咨询量" && r[1] == "1" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("xlsx lacks 电话咨询量 = 1: %v", rows)
 	}
 	if status, _ := f.do(t, "GET", "/api/v1/reports/monthly?month=March", "demo-admin-token", nil); status != 400 {
 		t.Errorf("bad month: %d", status)

@@ -63,7 +63,13 @@ func (s *Server) monthly(w http.ResponseWriter, r *http.Request, p Principal) {
 		if err := rep.CSV(w); err != nil {
 			s.log.Error("api monthly csv", "err", err)
 		}
+	case "xlsx":
+		w.Header().Set("Content-Type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="taxline-%s.xlsx"`, month))
+		if err := WriteXLSX(&rep, w); err != nil {
+			s.log.Error("api monthly xlsx", "err", err)
+		}
 	default:
-		writeError(w, http.StatusBadRequest, "format must be json or csv")
+		writeError(w, http.StatusBadRequest, "format must be json, csv or xlsx")
 	}
 }

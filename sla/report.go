@@ -360,15 +360,9 @@ var dispositionLabels = map[interaction.Disposition]string{
 	interaction.DispositionTransferred: "已转接",
 }
 
-// CSV writes the report as a two-column table (指标, 数值) with Chinese
-// labels, for the bureau. The output starts with a UTF-8 byte-order mark
-// so that spreadsheet programs read the Chinese correctly. Rates are
-// percentages with two decimals, "—" when there is no data.
-func (r *Report) CSV(w io.Writer) error {
-	if _, err := io.WriteString(w, "\ufeff"); err != nil {
-		return fmt.Errorf("sla: write report: %w", err)
-	}
-	cw := csv.NewWriter(w)
+// Rows is the report as labelled lines (指标, 数值), header first, in the
+// order the bureau's form lists them; CSV and spreadsheet exports share it.
+func (r *Report) Rows() [][2]string {
 	n := strconv.Itoa
 	pct := func(f float64) string { return strconv.FormatFloat(f*100, 'f', 2, 64) + "%" }
 	secs := func(d Duration) string { return strconv.FormatFloat(time.Duration(d).Seconds(), 'f', 1, 64) }
@@ -457,7 +451,19 @@ func (r *Report) CSV(w io.Writer) error {
 		}
 		rows = append(rows, [2]string{"不予受理原因：" + label, n(r.ScopeReasons[k])})
 	}
-	for _, row := range rows {
+	return rows
+}
+
+// CSV writes the report as a two-column table (指标, 数值) with Chinese
+// labels, for the bureau. The output starts with a UTF-8 byte-order mark
+// so that spreadsheet programs read the Chinese correctly. Rates are
+// percentages with two decimals, "—" when there is no data.
+func (r *Report) CSV(w io.Writer) error {
+	if _, err := io.WriteString(w, "\ufeff"); err != nil {
+		return fmt.Errorf("sla: write report: %w", err)
+	}
+	cw := csv.NewWriter(w)
+	for _, row := range r.Rows() {
 		if err := cw.Write(row[:]); err != nil {
 			return fmt.Errorf("sla: write report: %w", err)
 		}

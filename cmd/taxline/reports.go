@@ -15,7 +15,7 @@ import (
 
 func report(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "monthly" {
-		fmt.Fprintln(stderr, "usage: taxline report monthly -month YYYY-MM [-config FILE] [-data DIR] [-format json|csv] [-o FILE]")
+		fmt.Fprintln(stderr, "usage: taxline report monthly -month YYYY-MM [-config FILE] [-data DIR] [-format json|csv|xlsx] [-o FILE]")
 		return 2
 	}
 	fs := flag.NewFlagSet("report monthly", flag.ContinueOnError)
@@ -23,7 +23,7 @@ func report(args []string, stdout, stderr io.Writer) int {
 	month := fs.String("month", time.Now().AddDate(0, -1, 0).Format("2006-01"), "the month, YYYY-MM (default: last month)")
 	path := fs.String("config", "", "config file (default: the embedded demo config)")
 	data := fs.String("data", "", "data directory (overrides server.data)")
-	format := fs.String("format", "json", "json or csv")
+	format := fs.String("format", "json", "json, csv or xlsx")
 	out := fs.String("o", "", "output file (default: standard output)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
@@ -67,8 +67,10 @@ func report(args []string, stdout, stderr io.Writer) int {
 		err = enc.Encode(rep)
 	case "csv":
 		err = rep.CSV(w)
+	case "xlsx":
+		err = api.WriteXLSX(&rep, w)
 	default:
-		fmt.Fprintf(stderr, "taxline: unknown format %q (json, csv)\n", *format)
+		fmt.Fprintf(stderr, "taxline: unknown format %q (json, csv, xlsx)\n", *format)
 		return 2
 	}
 	if err != nil {
