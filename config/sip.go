@@ -11,6 +11,14 @@ type SIP struct {
 	Registrar Registrar `yaml:"registrar"`
 	// RTPPorts is the UDP port range for media, "low-high".
 	RTPPorts string `yaml:"rtp_ports"`
+	// MediaAddress is the IP address the gateway advertises: in the c=
+	// and o= lines of its SDP and in its Contact and Via headers. RTP
+	// sockets bind to the server.sip listen IP. Default (empty): the listen
+	// IP, or, when that is unspecified (0.0.0.0, ::), the first
+	// non-loopback address of an interface that is up (127.0.0.1 if
+	// there is none). Set it when the gateway sits behind 1:1 NAT or
+	// listens on every interface of a multi-homed host.
+	MediaAddress string `yaml:"media_address"`
 	// Codecs in order of preference: PCMA, PCMU.
 	Codecs []string `yaml:"codecs"`
 	// Prompts maps a prompt name (welcome, position, wait, after_hours,

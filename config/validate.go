@@ -309,6 +309,11 @@ func (c *Config) validate() []fieldProblem {
 			bad(p, "username and password go together")
 		}
 	}
+	if a := c.SIP.MediaAddress; a != "" {
+		if ip, err := netip.ParseAddr(a); err != nil || ip.IsUnspecified() || ip.IsMulticast() || ip.Zone() != "" {
+			bad("sip.media_address", "%q is not a unicast IP address", a)
+		}
+	}
 	if lo, hi, ok := strings.Cut(c.SIP.RTPPorts, "-"); !ok || !validPortRange(lo, hi) {
 		bad("sip.rtp_ports", "must be low-high with even low, e.g. 20000-29999")
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -249,7 +250,8 @@ func (c *call) run() {
 // describe builds our SDP for a leg.
 func (c *call) describe(leg *media.Leg, codecs []media.Codec, dir media.Direction) ([]byte, error) {
 	c.sdpVer++
-	return media.Description{Addr: leg.Addr(), Codecs: codecs, Dir: dir, SessionID: c.sessID, Version: c.sdpVer}.Marshal()
+	addr := netip.AddrPortFrom(c.g.addr.Addr(), leg.Addr().Port()) // the leg may be bound to 0.0.0.0
+	return media.Description{Addr: addr, Codecs: codecs, Dir: dir, SessionID: c.sessID, Version: c.sdpVer}.Marshal()
 }
 
 // playPrompts plays the named prompts to the caller, in a loop or once;
@@ -468,7 +470,7 @@ func (c *call) startRing(r queue.Ring) {
 		fail(queue.RingLost)
 		return
 	}
-	leg, err := c.g.ports.Open(c.g.addr.Addr(), c.g.log)
+	leg, err := c.g.ports.Open(c.g.laddr.Addr(), c.g.log)
 	if err != nil {
 		c.log.Error("sip: no RTP port for the agent leg", "err", err)
 		fail(queue.RingLost)
@@ -1018,7 +1020,7 @@ func (c *call) agentRefer(m *sipMsg) {
 // through the trunk, with the caller bridged to it here (media stays
 // anchored; the interaction has already ended as transferred).
 func (c *call) outbound(target gosip.Uri) {
-	leg, err := c.g.ports.Open(c.g.addr.Addr(), c.g.log)
+	leg, err := c.g.ports.Open(c.g.laddr.Addr(), c.g.log)
 	if err != nil {
 		c.log.Error("sip: no RTP port for the transfer", "err", err)
 		c.closing()

@@ -64,9 +64,13 @@ type Gateway struct {
 	udp    net.PacketConn
 	tcp    net.Listener
 	tls    net.Listener // nil unless sip.tls.listen is set
-	addr   netip.AddrPort
-	ports  *media.Ports
-	set    atomic.Pointer[gwSettings]
+	// laddr is the UDP and TCP listeners' bound address (its IP may be
+	// unspecified); addr is the advertised one: sip.media_address (or
+	// its default) with the listening port.
+	laddr netip.AddrPort
+	addr  netip.AddrPort
+	ports *media.Ports
+	set   atomic.Pointer[gwSettings]
 
 	// Lookup finds the phone to ring for an agent. It defaults to the
 	// registrar's; tests may point it elsewhere before Run.
@@ -143,7 +147,7 @@ func NewGateway(cfg *config.Config, router Router, store Store, log *slog.Logger
 	}
 	g := &Gateway{log: log, router: router, store: store, ports: ports, calls: map[string]*call{}}
 	g.set.Store(set)
-	if err := g.listen(cfg.Server.SIP); err != nil {
+	if err := g.listen(cfg.Server.SIP, cfg.SIP.MediaAddress); err != nil {
 		return nil, err
 	}
 	if t := cfg.SIP.TLS; t.Listen != "" {
@@ -243,7 +247,7 @@ func (g *Gateway) guarded(h func(*gosip.Request, gosip.ServerTransaction)) func(
 	}
 }
 
-func (g *Gateway) listen(addr string) error {
+func (g *Gateway) listen(addr, media string) error {
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
 		return fmt.Errorf("sip: listen address %q: %w", addr, err)
@@ -263,13 +267,58 @@ func (g *Gateway) listen(addr string) error {
 			return fmt.Errorf("sip: %w", err)
 		}
 		g.udp, g.tcp = udp, tcp
-		g.addr = netip.AddrPortFrom(bound.Addr().Unmap(), bound.Port())
-		if g.addr.Addr().IsUnspecified() {
-			g.addr = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), bound.Port())
+		g.laddr = netip.AddrPortFrom(bound.Addr().Unmap(), bound.Port())
+		adv, err := advertised(ap.Addr().Unmap(), media)
+		if err != nil {
+			g.closeListeners()
+			return err
 		}
+		g.addr = netip.AddrPortFrom(adv, bound.Port())
 		return nil
 	}
 	return fmt.Errorf("sip: no port free on UDP and TCP at %s", addr)
+}
+
+// advertised is the address to put in SDP and headers: media if set,
+// else the configured listen IP, else (listening on every interface) the
+// first non-loopback address of that family on an interface that is up,
+// else loopback.
+func advertised(listen netip.Addr, media string) (netip.Addr, error) {
+	if media != "" {
+		a, err := netip.ParseAddr(media)
+		if err != nil || a.IsUnspecified() {
+			return netip.Addr{}, fmt.Errorf("sip: media_address %q is not a unicast IP address", media)
+		}
+		return a.Unmap(), nil
+	}
+	if !listen.IsUnspecified() {
+		return listen, nil
+	}
+	ifs, err := net.Interfaces()
+	if err == nil {
+		for _, ifc := range ifs {
+			if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+				continue
+			}
+			addrs, err := ifc.Addrs()
+			if err != nil {
+				continue
+			}
+			for _, a := range addrs {
+				pf, err := netip.ParsePrefix(a.String())
+				if err != nil {
+					continue
+				}
+				if ip := pf.Addr().Unmap(); ip.Is4() == listen.Is4() && ip.IsGlobalUnicast() {
+					return ip, nil
+				}
+			}
+		}
+	}
+	if listen.Is4() {
+		return netip.MustParseAddr("127.0.0.1"), nil
+	}
+	return netip.IPv6Loopback(), nil
 }
 
 func (g *Gateway) closeListeners() {
@@ -292,8 +341,13 @@ func (g *Gateway) TLSAddr() net.Addr {
 	return g.tls.Addr()
 }
 
-// Addr is the address the gateway listens on (UDP and TCP).
+// Addr is the address the gateway advertises (sip.media_address, or its
+// default, with the SIP port): where peers reach it over UDP and TCP.
 func (g *Gateway) Addr() netip.AddrPort { return g.addr }
+
+// ListenAddr is the address the UDP and TCP listeners are bound to; its IP
+// is unspecified when server.sip listens on every interface.
+func (g *Gateway) ListenAddr() netip.AddrPort { return g.laddr }
 
 // Registrar is the gateway's registrar.
 func (g *Gateway) Registrar() *Registrar { return g.reg }
@@ -330,7 +384,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	regDone := make(chan error, 1)
 	go func() { regDone <- g.reg.Run(ctx, g.cli) }()
-	g.log.Info("sip gateway listening", "addr", g.addr.String())
+	g.log.Info("sip gateway listening", "addr", g.laddr.String(), "advertised", g.addr.Addr().String())
 
 	<-ctx.Done()
 	g.mu.Lock()
@@ -504,7 +558,7 @@ func (g *Gateway) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 		return
 	}
 	defer g.wg.Done()
-	leg, err := g.ports.Open(g.addr.Addr(), g.log)
+	leg, err := g.ports.Open(g.laddr.Addr(), g.log)
 	if err != nil {
 		g.log.Error("sip: no RTP port for a call", "err", err)
 		respond(tx, req, gosip.StatusServiceUnavailable, "Service Unavailable")

@@ -31,7 +31,7 @@ func (g *Gateway) ringAgent(ctx context.Context, rg *ringing, b Binding, body []
 	}
 	if transport == "UDP" {
 		// Send from the listening socket, where the phone registered to.
-		req.Laddr = gosip.Addr{IP: g.addr.Addr().AsSlice(), Port: int(g.addr.Port())}
+		req.Laddr = gosip.Addr{IP: g.laddr.Addr().AsSlice(), Port: int(g.laddr.Port())}
 	}
 	callID := gosip.CallIDHeader(rg.callID)
 	req.AppendHeader(&callID)

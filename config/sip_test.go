@@ -1,0 +1,32 @@
+package config_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/taxline/taxline/config"
+)
+
+// TestSIPKeys: the SIP gateway's robustness keys have their defaults and
+// refuse bad values with the key's name.
+func TestSIPKeys(t *testing.T) {
+	c, err := config.Parse("f.yaml", []byte("sip:\n  media_address: 192.0.2.10\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SIP.MediaAddress != "192.0.2.10" {
+		t.Errorf("media_address %q", c.SIP.MediaAddress)
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{"sip:\n  media_address: example.org\n", "sip.media_address"},
+		{"sip:\n  media_address: 0.0.0.0\n", "sip.media_address"},
+		{"sip:\n  media_address: 224.0.0.1\n", "sip.media_address"},
+	} {
+		_, err := config.Parse("f.yaml", []byte(tc.yaml))
+		var ce *config.Error
+		if !errors.As(err, &ce) || !strings.Contains(ce.Problems[0].Msg, tc.want) {
+			t.Errorf("%q: err %v, want a problem with %s", tc.yaml, err, tc.want)
+		}
+	}
+}
