@@ -434,11 +434,14 @@ func SummarizeConfig(cfg *config.Config) ConfigSummary {
 	return c
 }
 
-// dur writes a duration briefly: "30s", "2m", "14h", "1m30s"; "" for 0.
+// dur writes a duration briefly: "30s", "60s", "2m", "14h", "2m30s"; ""
+// for 0. Under two minutes it stays in seconds, as the rules say "60 s".
 func dur(d time.Duration) string {
 	switch {
 	case d == 0:
 		return ""
+	case d < 2*time.Minute && d%time.Second == 0:
+		return fmt.Sprintf("%ds", d/time.Second)
 	case d%time.Hour == 0:
 		return fmt.Sprintf("%dh", d/time.Hour)
 	case d%time.Minute == 0:

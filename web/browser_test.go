@@ -2,18 +2,25 @@ package web_test
 
 import (
 	"context"
+	"log/slog"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/taxline/taxline/api"
 	"github.com/taxline/taxline/chat"
 	"github.com/taxline/taxline/chat/chattest"
+	"github.com/taxline/taxline/config"
 	"github.com/taxline/taxline/interaction"
+	"github.com/taxline/taxline/queue"
+	"github.com/taxline/taxline/storage"
 	"github.com/taxline/taxline/web"
 )
 
@@ -203,5 +210,387 @@ func TestBrowserChatAndDesk(t *testing.T) {
 		if !strings.Contains(joined, want) {
 			t.Fatalf("transcript %s lacks %s", joined, want)
 		}
+	}
+}
+
+// fullEnv is the whole HTTP surface on 127.0.0.1:0: the API (with the
+// wallboard's and the admin page's paths), the chat gateway and the pages,
+// over a real store and router, as cmd/taxline wires them.
+type fullEnv struct {
+	cfg    *config.Config
+	db     *storage.DB
+	router *queue.Router
+	http   *httptest.Server
+}
+
+// chatObserver forwards the router's agent changes to the chat gateway,
+// which is built after the router.
+type chatObserver struct{ srv atomic.Pointer[chat.Server] }
+
+func (o *chatObserver) AgentChanged(v queue.AgentView) {
+	if s := o.srv.Load(); s != nil {
+		s.AgentChanged(v)
+	}
+}
+
+func startFull(t *testing.T) *fullEnv {
+	t.Helper()
+	cfg, err := chattest.Config(time.Minute, time.Minute, time.Minute, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := storage.Open(t.TempDir(), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	obs := &chatObserver{}
+	r, err := queue.NewRouter(cfg, queue.Options{Events: db, Observer: obs, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = r.Run(ctx) }()
+	chatSrv := chat.NewServer(cfg, r, db, log)
+	chatSrv.DeskRefresh = 200 * time.Millisecond
+	obs.srv.Store(chatSrv)
+	srv := api.New(cfg, db, r, nil, log)
+	srv.Handle("/ws/chat", chatSrv.TaxpayerHandler())
+	srv.Handle("/ws/agent", chatSrv.AgentHandler())
+	pages := web.Handler()
+	for _, p := range []string{"GET /chat", "GET /desk", "GET /wallboard", "GET /admin", "GET /static/"} {
+		srv.Handle(p, pages)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer scancel()
+		_ = chatSrv.Shutdown(sctx)
+		hs.CloseClientConnections()
+		hs.Close()
+		cancel()
+		<-done
+		if err := db.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return &fullEnv{cfg: cfg, db: db, router: r, http: hs}
+}
+
+// browser starts headless Chromium for a test and returns its first tab
+// and the artifacts folder.
+func browser(t *testing.T) (context.Context, string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs Chromium; skipped with -short")
+	}
+	if _, err := exec.LookPath(chromium); err != nil {
+		t.Fatalf("chromium is required at %s (apt-get install -y chromium): %v", chromium, err)
+	}
+	artifacts, err := filepath.Abs(filepath.Join("..", "testdata", "artifacts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(artifacts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1600, 1000),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	t.Cleanup(cancel)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(cancelAlloc)
+	tab, cancelTab := chromedp.NewContext(alloc)
+	t.Cleanup(cancelTab)
+	return tab, artifacts
+}
+
+func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func textOf(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		t.Fatalf("text of %s: %v", sel, err)
+	}
+	return s
+}
+
+// waitJS waits until the JavaScript expression is true.
+func waitJS(t *testing.T, ctx context.Context, what, expr string) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr,
+		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		t.Fatalf("%s (%s): %v", what, expr, err)
+	}
+}
+
+func screenshot(t *testing.T, ctx context.Context, dir, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", p)
+}
+
+// TestBrowserWallboard: the wallboard logs in with the supervisor token and
+// follows the router: a chat opened in the widget shows as waiting in
+// queue etax, and once a desk accepts it the queue is empty again and one
+// agent is busy. Seeded calls of today show P2 met and P3 missed.
+func TestBrowserWallboard(t *testing.T) {
+	tab, artifacts := browser(t)
+	env := startFull(t)
+	base := env.http.URL
+
+	// Two calls of today: both answered (P2 100 %, met), one after 90 s
+	// (P3 50 %, missed).
+	now := time.Now()
+	today := now.In(env.cfg.Location).Format(time.DateOnly)
+	var evs []interaction.Event
+	for k, wait := range []time.Duration{20 * time.Second, 90 * time.Second} {
+		start := now.Add(-2 * time.Minute).Add(time.Duration(k) * time.Millisecond)
+		id := interaction.NewID(start)
+		evs = append(evs,
+			interaction.Event{Type: interaction.Offered, At: start, ID: id, Channel: interaction.Phone, Queue: "etax"},
+			interaction.Event{Type: interaction.Answered, At: start.Add(wait), ID: id, Agent: "1002"},
+			interaction.Event{Type: interaction.Ended, At: start.Add(wait + 10*time.Second), ID: id, Reason: interaction.ReasonCompleted})
+	}
+	if err := env.db.Append(context.Background(), evs...); err != nil {
+		t.Fatal(err)
+	}
+
+	const waiting = `.queue[data-queue="etax"] .waiting`
+	do(t, tab, "wallboard login",
+		chromedp.Navigate(base+"/wallboard?poll=300"),
+		chromedp.WaitVisible(chromedp.CSS("#login-form")),
+		chromedp.SendKeys(chromedp.CSS("#token"), "demo-supervisor-token"),
+		chromedp.Click(chromedp.CSS("#login")),
+		chromedp.WaitVisible(chromedp.CSS("#board")),
+		chromedp.WaitVisible(chromedp.CSS(waiting)),
+	)
+	if got := textOf(t, tab, waiting); got != "0" {
+		t.Fatalf("waiting before any chat: %q", got)
+	}
+	if got := textOf(t, tab, `#states .tile[data-state="offline"] .n`); got != "5" {
+		t.Fatalf("offline agents: %q", got)
+	}
+	if got := textOf(t, tab, "#date"); got == today {
+		waitJS(t, tab, "P2 met, P3 missed",
+			`document.getElementById('t-P2').classList.contains('met') && document.getElementById('t-P3').classList.contains('missed')`)
+		if p3 := textOf(t, tab, "#t-P3 .n"); p3 != "50.0%" {
+			t.Fatalf("P3 shows %q", p3)
+		}
+	} else {
+		t.Logf("the day turned (%s, seeded %s): target colours not checked", got, today)
+	}
+	// The token stays in sessionStorage, not in the page or the URL.
+	tok, err := chromedp.Run(tab, chromedp.Evaluate[string](`sessionStorage.getItem('taxline.wallboard.token')`))
+	if err != nil || tok != "demo-supervisor-token" {
+		t.Fatalf("stored token %q, %v", tok, err)
+	}
+
+	widget, cancelWidget := chromedp.NewContext(tab)
+	defer cancelWidget()
+	do(t, widget, "chat open",
+		chromedp.EmulateViewport(390, 760),
+		chromedp.Navigate(base+"/chat"),
+		chromedp.WaitVisible(chromedp.CSS("#start-form")),
+		chromedp.SendKeys(chromedp.CSS("#tp-name"), "李四"),
+		chromedp.Click(chromedp.CSS("#start")),
+		chromedp.WaitVisible(chromedp.CSS("#composer")),
+	)
+	waitJS(t, tab, "one chat waiting", `document.querySelector('`+waiting+`').textContent === '1'`)
+	if got := textOf(t, tab, `#live .tile[data-channel="chat"] .n`); got != "1" {
+		t.Fatalf("live chats: %q", got)
+	}
+	screenshot(t, tab, artifacts, "wallboard.png")
+
+	desk, cancelDesk := chromedp.NewContext(tab)
+	defer cancelDesk()
+	do(t, desk, "desk login and accept",
+		chromedp.Navigate(base+"/desk"),
+		chromedp.WaitVisible(chromedp.CSS("#login-form")),
+		chromedp.SendKeys(chromedp.CSS("#agent"), "1001"),
+		chromedp.SendKeys(chromedp.CSS("#password"), "demo-1001"),
+		chromedp.Click(chromedp.CSS("#login")),
+		chromedp.WaitVisible(chromedp.CSS(".offer button.accept")),
+		chromedp.Click(chromedp.CSS(".offer button.accept")),
+		chromedp.WaitVisible(chromedp.CSS(".chat .reply")),
+	)
+	waitJS(t, tab, "queue empty, one agent busy",
+		`document.querySelector('`+waiting+`').textContent === '0' &&
+		 document.querySelector('#states .tile[data-state="busy"] .n').textContent === '1' &&
+		 document.querySelector('#agents tr[data-agent="1001"] td.state').textContent === '服务中'`)
+
+	// A wrong token is refused with a message and forgotten.
+	do(t, tab, "bad token",
+		chromedp.Click(chromedp.CSS("#logout")),
+		chromedp.WaitVisible(chromedp.CSS("#login-form")),
+		chromedp.SendKeys(chromedp.CSS("#token"), "not-a-token"),
+		chromedp.Click(chromedp.CSS("#login")),
+		chromedp.WaitVisible(chromedp.CSS("#login-error")),
+	)
+	if got := textOf(t, tab, "#login-error"); !strings.Contains(got, "令牌无效") {
+		t.Fatalf("login error %q", got)
+	}
+}
+
+// TestBrowserAdmin: the admin page shows the running config's queue and
+// agents, and no password or token hash anywhere in the page; a supervisor
+// token is refused; the monthly report downloads as CSV.
+func TestBrowserAdmin(t *testing.T) {
+	tab, artifacts := browser(t)
+	env := startFull(t)
+	base := env.http.URL
+
+	do(t, tab, "supervisor refused",
+		chromedp.Navigate(base+"/admin"),
+		chromedp.WaitVisible(chromedp.CSS("#login-form")),
+		chromedp.SendKeys(chromedp.CSS("#token"), "demo-supervisor-token"),
+		chromedp.Click(chromedp.CSS("#login")),
+		chromedp.WaitVisible(chromedp.CSS("#login-error")),
+	)
+	if got := textOf(t, tab, "#login-error"); !strings.Contains(got, "无权") {
+		t.Fatalf("login error %q", got)
+	}
+	do(t, tab, "admin login",
+		chromedp.SendKeys(chromedp.CSS("#token"), "demo-admin-token"),
+		chromedp.Click(chromedp.CSS("#login")),
+		chromedp.WaitVisible(chromedp.CSS("#admin")),
+		chromedp.WaitVisible(chromedp.CSS("#queues tbody tr")),
+	)
+	if got := textOf(t, tab, "#queues tbody tr td"); got != "etax" {
+		t.Fatalf("first queue %q", got)
+	}
+	if got := textOf(t, tab, "#agents tbody"); !strings.Contains(got, "1001") || !strings.Contains(got, "坐席一") {
+		t.Fatalf("agents %q", got)
+	}
+	if got := textOf(t, tab, "#rules tbody"); !strings.Contains(got, "chat.first_response") || !strings.Contains(got, "30s") {
+		t.Fatalf("rules %q", got)
+	}
+	html, err := chromedp.Run(tab, chromedp.OuterHTML(chromedp.CSS("html")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range env.cfg.Agents {
+		if strings.Contains(html, a.Password) {
+			t.Fatalf("agent %s's password is on the page", a.ID)
+		}
+	}
+	for _, tok := range env.cfg.Auth.Tokens {
+		if strings.Contains(html, tok.SHA256) {
+			t.Fatalf("token %s's hash is on the page", tok.Name)
+		}
+	}
+	screenshot(t, tab, artifacts, "admin.png")
+
+	do(t, tab, "monthly CSV",
+		chromedp.SetValue(chromedp.CSS("#month"), "2026-03"),
+		chromedp.Click(chromedp.CSS("#download-csv")),
+	)
+	waitJS(t, tab, "report downloaded", `document.getElementById('report-status').textContent.startsWith('已下载 taxline-2026-03.csv')`)
+}
+
+// TestBrowserDeskCannedAndImage: the desk's canned replies come from
+// config chat.canned (titles in the picker), and the agent can send a
+// screenshot that the taxpayer sees and the transcript keeps.
+func TestBrowserDeskCannedAndImage(t *testing.T) {
+	tab, artifacts := browser(t)
+	cfg, err := chattest.Config(time.Minute, time.Minute, time.Minute, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Chat.Canned = []config.CannedResponse{{Title: "重新插入UKey", Text: "请重新插入税务UKey后再试。"}}
+	env, err := chattest.Start(cfg, nil, web.Handler())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	base := env.HTTP.URL
+	upload, err := filepath.Abs(filepath.Join("..", "testdata", "browser", "etax-error.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	do(t, tab, "desk login",
+		chromedp.Navigate(base+"/desk"),
+		chromedp.WaitVisible(chromedp.CSS("#login-form")),
+		chromedp.SendKeys(chromedp.CSS("#agent"), "1001"),
+		chromedp.SendKeys(chromedp.CSS("#password"), "demo-1001"),
+		chromedp.Click(chromedp.CSS("#login")),
+		chromedp.WaitVisible(chromedp.CSS("#desk")),
+	)
+	widget, cancelWidget := chromedp.NewContext(tab)
+	defer cancelWidget()
+	do(t, widget, "chat open",
+		chromedp.EmulateViewport(390, 760),
+		chromedp.Navigate(base+"/chat"),
+		chromedp.WaitVisible(chromedp.CSS("#start-form")),
+		chromedp.Click(chromedp.CSS("#start")),
+		chromedp.WaitVisible(chromedp.CSS("#composer")),
+	)
+	do(t, tab, "accept",
+		chromedp.WaitVisible(chromedp.CSS(".offer button.accept")),
+		chromedp.Click(chromedp.CSS(".offer button.accept")),
+		chromedp.WaitVisible(chromedp.CSS(".chat .reply")),
+	)
+	if got := textOf(t, tab, ".chat select.canned"); !strings.Contains(got, "重新插入UKey") || strings.Contains(got, "您好，请问有什么可以帮您") {
+		t.Fatalf("canned picker %q", got)
+	}
+	do(t, tab, "canned reply and screenshot",
+		chromedp.Evaluate[chromedp.Void](`(() => { const s = document.querySelector('.chat select.canned');
+			s.selectedIndex = [...s.options].findIndex((o) => o.textContent === '重新插入UKey');
+			s.dispatchEvent(new Event('change')); })()`),
+		chromedp.Click(chromedp.CSS(".chat button.send")),
+		chromedp.SetUploadFiles(chromedp.CSS(".chat input.image"), []string{upload}),
+		chromedp.WaitVisible(chromedp.CSS(".chat .msgs li.msg.agent img")),
+	)
+	do(t, widget, "taxpayer sees both",
+		chromedp.WaitVisible(chromedp.CSS("#msgs li.msg.agent img")),
+	)
+	if got := textOf(t, widget, "#msgs li.msg.agent"); !strings.Contains(got, "税务UKey") {
+		t.Fatalf("widget shows %q", got)
+	}
+	screenshot(t, tab, artifacts, "desk-image.png")
+
+	var id interaction.ID
+	for _, e := range env.Store.Events("") {
+		if e.Type == interaction.ChatMessage && e.Data["kind"] == chat.KindImage && e.Actor == "agent:1001" {
+			id = e.ID
+		}
+	}
+	if id == "" {
+		t.Fatal("no agent image in the store")
+	}
+	var kinds []string
+	for _, l := range chat.Transcript(env.Store.Events(id)) {
+		kinds = append(kinds, l.From+":"+l.Kind)
+	}
+	if j := strings.Join(kinds, " "); !strings.Contains(j, "agent:text") || !strings.Contains(j, "agent:image") {
+		t.Fatalf("transcript %s", j)
 	}
 }

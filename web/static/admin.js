@@ -70,9 +70,10 @@
     rows('hours', Object.keys(c.hours || {}).sort().map((k) => [k, c.hours[k]]), ([k, h]) => [k, windows(h),
       h.always ? '—' : (h.holidays === 'closed' ? '节假日休息' : h.holidays)]);
     const cal = c.calendar || {};
-    $('calendar').textContent = '日历文件：' + (list(cal.files) || '内置') +
-      (cal.holidays && cal.holidays.length ? '；另加假日 ' + list(cal.holidays) : '') +
-      (cal.workdays && cal.workdays.length ? '；另加调休上班 ' + list(cal.workdays) : '');
+    const hol = cal.holidays || [];
+    const work = cal.workdays || [];
+    $('calendar').textContent = '日历：' + (list(cal.files) || '内置') + '；节假日 ' + hol.length + ' 天，调休上班 ' + work.length + ' 天';
+    $('calendar').title = '节假日：' + list(hol) + '\n调休上班：' + list(work);
     rows('agents', c.agents, (a) => [a.id, a.name, list(a.queues),
       Object.entries(a.skills || {}).map(([k, v]) => k + ' ' + v).join('、'), a.max_chats, mixingNames[a.mixing] || a.mixing]);
     rows('rules', c.rules, (r) => [r.rule, r.label, r.value, r.key]);

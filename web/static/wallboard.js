@@ -12,6 +12,15 @@
   let timer = 0;
   let last = null;
   let gen = 0; // a new login starts a new polling loop; older loops stop
+  let zone; // the service's time zone (config server.timezone), once known
+
+  function clock(d) {
+    try {
+      return d.toLocaleTimeString('zh-CN', { hour12: false, timeZone: zone });
+    } catch (e) {
+      return d.toLocaleTimeString('zh-CN', { hour12: false });
+    }
+  }
 
   function showLogin(msg) {
     clearTimeout(timer);
@@ -140,6 +149,7 @@
 
   function render(st) {
     last = st;
+    zone = st.timezone || undefined;
     renderQueues(st);
     renderTiles(st);
     renderTargets(st);
@@ -167,7 +177,7 @@
       if (mine !== gen) return;
       render(st);
       showBoard();
-      $('status').textContent = '已更新 ' + new Date().toLocaleTimeString('zh-CN', { hour12: false });
+      $('status').textContent = '已更新 ' + clock(new Date());
       $('status').className = 'status ok';
     } catch (e) {
       if (mine !== gen) return;
@@ -178,7 +188,7 @@
   }
 
   function tick() {
-    $('clock').textContent = new Date().toLocaleTimeString('zh-CN', { hour12: false });
+    $('clock').textContent = clock(new Date());
     if (last) renderAgents(last);
   }
 
