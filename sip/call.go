@@ -416,10 +416,12 @@ func (c *call) onRouter(m routerMsg) {
 	}
 }
 
-// backToQueue leaves the agent and waits in the queue again.
+// backToQueue leaves the agent and waits in the queue again, with hold
+// music; the recording goes on for the next agent.
 func (c *call) backToQueue() {
 	c.log.Info("sip call back in the queue", "from_agent", c.agent)
-	c.hangupAgent()
+	c.stopRelay()
+	c.byeAgent()
 	c.agent = ""
 	c.state = stQueued
 	c.playPrompts(true, promptHold)
@@ -600,8 +602,10 @@ func (c *call) connect(rg *ringing, r ringResult) {
 	c.state = stConnected
 	c.log.Info("sip call connected", "agent", c.agent, "agent_codec", r.codec.Law.String())
 
-	var rec *media.Recorder
-	if c.g.store != nil {
+	// A call moved from one agent to another keeps its one recording
+	// (the blob name is the interaction's), the new agent on the right.
+	rec := c.rec
+	if rec == nil && c.g.store != nil {
 		name := recordingName(c.id, time.Now(), c.set.cfg.Location)
 		f, err := c.g.store.Blobs().Create(name)
 		if err == nil {
@@ -629,12 +633,17 @@ func (c *call) connect(rg *ringing, r ringResult) {
 	})
 }
 
-// unbridge stops relaying and closes the recording.
-func (c *call) unbridge() {
+// stopRelay stops relaying between the legs.
+func (c *call) stopRelay() {
 	c.callerLeg.SetSink(nil)
 	if c.agentLeg != nil {
 		c.agentLeg.SetSink(nil)
 	}
+}
+
+// unbridge stops relaying and closes the recording.
+func (c *call) unbridge() {
+	c.stopRelay()
 	if c.rec != nil {
 		if err := c.rec.Close(); err != nil {
 			c.log.Error("sip: recording not closed cleanly", "recording", c.recName, "err", err)
@@ -643,9 +652,14 @@ func (c *call) unbridge() {
 	}
 }
 
-// hangupAgent ends the agent leg from our side.
+// hangupAgent ends the agent leg from our side and the recording.
 func (c *call) hangupAgent() {
 	c.unbridge()
+	c.byeAgent()
+}
+
+// byeAgent sends the agent leg a BYE and releases it.
+func (c *call) byeAgent() {
 	if c.agentDlg != nil {
 		ctx, cancel := c.rctx()
 		if err := c.agentDlg.Bye(ctx); err != nil {
@@ -856,6 +870,7 @@ func (c *call) onDigit(d byte) {
 
 // voicemail takes a message (M2): after-hours prompt, beep, record.
 func (c *call) voicemail() {
+	c.unbridge() // a conversation recorded before a requeue ends here
 	c.state = stVoicemailPrompt
 	c.playPrompts(false, promptAfterHours, promptBeep)
 }

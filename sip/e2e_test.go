@@ -189,18 +189,22 @@ func (d *desk) logged(parts ...string) bool {
 // available through the registrar.
 func (d *desk) agent(t *testing.T) *siptest.Baresip { return d.agentMode(t, "auto") }
 
-func (d *desk) agentMode(t *testing.T, mode string) *siptest.Baresip {
+func (d *desk) agentMode(t *testing.T, mode string) *siptest.Baresip { return d.agentAs(t, "1001", mode) }
+
+// agentAs starts baresip as agent id (password demo-<id>) and waits until
+// the router has it available.
+func (d *desk) agentAs(t *testing.T, id, mode string) *siptest.Baresip {
 	t.Helper()
 	tone := filepath.Join(t.TempDir(), "tone.wav")
 	siptest.Tone(t, tone, 60, 440)
-	b := siptest.StartBaresip(t, siptest.BaresipConfig{Agent: "1001", Password: "demo-1001", Registrar: d.target, Tone: tone, AnswerMode: mode})
+	b := siptest.StartBaresip(t, siptest.BaresipConfig{Agent: id, Password: "demo-" + id, Registrar: d.target, Tone: tone, AnswerMode: mode})
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("baresip output:\n%s", b.Output())
 		}
 	})
-	waitFor(t, 10*time.Second, "agent 1001 registered and available", func() bool {
-		v, err := d.router.Agent(context.Background(), "1001")
+	waitFor(t, 10*time.Second, "agent "+id+" registered and available", func() bool {
+		v, err := d.router.Agent(context.Background(), id)
 		return err == nil && v.Voice && v.State == queue.AgentAvailable
 	})
 	return b
