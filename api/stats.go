@@ -14,9 +14,9 @@ import (
 	"github.com/taxline/taxline/storage"
 )
 
-// messageLookback is how far back GET /api/v1/stats/today looks for open
-// message tickets (M3): a message left earlier and still open counts as
-// overdue today.
+// messageLookback is how far back GET /api/v1/stats/today?date= looks
+// for message tickets (M3) open at the end of a past day, or today when
+// the store cannot list its open tickets.
 const messageLookback = 92 * 24 * time.Hour
 
 // mountStats registers the wallboard's and the admin page's API paths:
@@ -83,7 +83,8 @@ type StatsAgent struct {
 type StatsMessages struct {
 	// Received: left on the day.
 	Received int `json:"received"`
-	// Open: left within the look-back (92 days) and not answered yet.
+	// Open: not answered yet (for a past day: as of its end, among those
+	// left in the 92 days before).
 	Open int `json:"open"`
 	// Overdue: open ones past either deadline (or flagged by the router).
 	Overdue int `json:"overdue"`
@@ -196,32 +197,48 @@ func ComputeStats(cfg *config.Config, cal *sla.Calendar, db Lister, snap queue.S
 		st.Live[ch.String()] = snap.Live[ch]
 	}
 
-	asOf := now
-	if end.Before(now) {
+	asOf, live := now, !end.Before(now)
+	if !live {
 		asOf = end
 	}
-	msgs, err := db.List(storage.Filter{Channel: interaction.Message, From: day.Add(-messageLookback), To: end})
+	for i := range recs {
+		if recs[i].Channel == interaction.Message && !recs[i].OfferedAt.After(asOf) {
+			st.Messages.Received++
+		}
+	}
+	var msgs []interaction.Record
+	if ot, ok := db.(openTicketer); ok && live {
+		msgs, err = ot.OpenTickets()
+	} else {
+		msgs, err = db.List(storage.Filter{Channel: interaction.Message, From: day.Add(-messageLookback), To: end})
+	}
 	if err != nil {
 		return Stats{}, err
 	}
 	for i := range msgs {
-		st.Messages.add(&msgs[i], def, cal, day, asOf, !end.Before(now))
+		if msgs[i].Channel == interaction.Message {
+			st.Messages.add(&msgs[i], def, cal, asOf, live)
+		}
 	}
 	return st, nil
+}
+
+// openTicketer is a store that lists its open tickets directly
+// (*storage.DB does); today's open messages then come from there, however
+// old, instead of from the look-back.
+type openTicketer interface {
+	OpenTickets() ([]interaction.Record, error)
 }
 
 func target(rule string, r sla.Ratio, t float64) sla.TargetCheck {
 	return sla.TargetCheck{Rule: rule, Value: r, Target: t, Verdict: r.Verdict(t)}
 }
 
-// add counts one message record as of asOf. live says asOf is now, so the
-// router's overdue flag applies.
-func (m *StatsMessages) add(r *interaction.Record, def sla.Definitions, cal *sla.Calendar, day, asOf time.Time, live bool) {
+// add counts one message record, if it was open at asOf. live says asOf
+// is now, so the router's overdue flag applies.
+func (m *StatsMessages) add(r *interaction.Record, def sla.Definitions, cal *sla.Calendar, asOf time.Time, live bool) {
 	if r.OfferedAt.After(asOf) {
 		return
-	}
-	if !r.OfferedAt.Before(day) {
-		m.Received++
 	}
 	if !r.TicketAnswered.IsZero() && !r.TicketAnswered.After(asOf) {
 		return

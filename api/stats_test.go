@@ -202,6 +202,13 @@ func TestStatsTodayIsLive(t *testing.T) {
 	f := newFixture(t)
 	loc, _ := time.LoadLocation("Asia/Shanghai")
 	before := time.Now().In(loc).Format(time.DateOnly)
+	// A message left 100 days ago and never answered: open and overdue
+	// today (from the store's open tickets, beyond the 92-day look-back).
+	left := time.Now().AddDate(0, 0, -100)
+	if err := f.db.Append(context.Background(), interaction.Event{Type: interaction.TicketCreated, At: left,
+		ID: interaction.NewID(left), Channel: interaction.Message, Queue: "etax"}); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	adm, err := f.r.Offer(ctx, queue.Offer{Channel: interaction.Chat, Queue: "etax", Handler: nopHandler{}})
@@ -222,6 +229,9 @@ func TestStatsTodayIsLive(t *testing.T) {
 	}
 	if st.Queues[0].Waiting != 1 || st.Live["chat"] != 1 {
 		t.Errorf("queues %+v live %v", st.Queues, st.Live)
+	}
+	if m := st.Messages; m.Received != 0 || m.Open != 1 || m.Overdue != 1 {
+		t.Errorf("messages %+v, want received 0, open 1, overdue 1", m)
 	}
 }
 
