@@ -128,7 +128,12 @@ func request(method, callID, toTag, body string, extra ...string) []byte {
 // TestMalformedSIP: bad input gets a clear answer or is dropped, and the
 // gateway keeps serving.
 func TestMalformedSIP(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	// Our goroutines must all end. sipgo's UDP transport sometimes keeps a
+	// reader on a connection whose reference count it drove below zero
+	// under this flood ("UDP ref went negative on try close"), seen only
+	// when the machine is loaded; that reader is sipgo's, not ours.
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(),
+		goleak.IgnoreAnyFunction("github.com/emiago/sipgo/sip.(*TransportUDP).readUDPConnection"))
 	gw, stop := startGatewayStop(t, t.TempDir())
 	defer stop()
 	to := net.UDPAddrFromAddrPort(gw.Addr())
