@@ -631,13 +631,34 @@ func (c *call) connect(rg *ringing, r ringResult) {
 			rec.Write(media.Agent, f.PCM)
 		}
 	})
+	c.relayDTMF()
 }
 
-// stopRelay stops relaying between the legs.
+// relayDTMF passes RFC 4733 events between the bridged legs, both ways
+// (the caller answering the agent's instructions, an agent dialling an
+// extension behind a transfer target). It stops with the bridge, so the
+// survey's digits reach only the gateway.
+func (c *call) relayDTMF() {
+	callerLeg, agentLeg, log := c.callerLeg, c.agentLeg, c.log
+	relay := func(to *media.Leg, side string) func(media.Event) {
+		var warned atomic.Bool
+		return func(e media.Event) {
+			if err := to.WriteEvent(e); err != nil && warned.CompareAndSwap(false, true) {
+				log.Info("sip: DTMF not relayed", "to", side, "err", err)
+			}
+		}
+	}
+	callerLeg.SetEventSink(relay(agentLeg, "agent"))
+	agentLeg.SetEventSink(relay(callerLeg, "caller"))
+}
+
+// stopRelay stops relaying audio and DTMF between the legs.
 func (c *call) stopRelay() {
 	c.callerLeg.SetSink(nil)
+	c.callerLeg.SetEventSink(nil)
 	if c.agentLeg != nil {
 		c.agentLeg.SetSink(nil)
+		c.agentLeg.SetEventSink(nil)
 	}
 }
 
@@ -1076,6 +1097,7 @@ func (c *call) connectOutbound(rg *ringing, r ringResult) {
 	callerLeg, outLeg := c.callerLeg, c.agentLeg
 	callerLeg.SetSink(func(f media.Frame) { _ = outLeg.Write(f) })
 	outLeg.SetSink(func(f media.Frame) { _ = callerLeg.Write(f) })
+	c.relayDTMF()
 }
 
 // shutdown ends the call because the gateway stops.

@@ -133,6 +133,7 @@ type Leg struct {
 	sending bool
 	seq     Sequencer
 	sink    func(Frame)
+	evSink  func(Event)
 	dtmf    DTMFDetector
 	buf     []byte
 	closed  bool
@@ -180,6 +181,60 @@ func (l *Leg) SetSink(f func(Frame)) {
 	l.mu.Lock()
 	l.sink = f
 	l.mu.Unlock()
+}
+
+// Event is one RFC 4733 telephone-event packet as received: its source's
+// SSRC and sequence number, the RTP timestamp that identifies the event,
+// and the 4-byte payload (event, end bit, volume, duration).
+type Event struct {
+	SSRC    uint32
+	Seq     uint16
+	TS      uint32
+	Payload [4]byte
+}
+
+// SetEventSink sets where the telephone-event packets received on the leg
+// go, one by one, for relaying to another leg (WriteEvent); nil drops them.
+// Digits are reported on Digits either way. The sink runs on the leg's
+// reader goroutine and must not block.
+func (l *Leg) SetEventSink(f func(Event)) {
+	l.mu.Lock()
+	l.evSink = f
+	l.mu.Unlock()
+}
+
+// ErrNoTelephoneEvent: the peer did not negotiate telephone-event, so
+// DTMF cannot be relayed to it as RFC 4733 events.
+var ErrNoTelephoneEvent = errors.New("media: peer has no telephone-event payload type")
+
+// WriteEvent relays a telephone-event packet to the peer with the peer's
+// telephone-event payload type, numbered into the leg's stream (see
+// Sequencer.Event).
+func (l *Leg) WriteEvent(e Event) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || !l.sending || !l.remote.IsValid() {
+		return nil
+	}
+	if l.codec.DTMF < 0 {
+		return ErrNoTelephoneEvent
+	}
+	seq, ts, marker, ok := l.seq.Event(e.SSRC, e.Seq, e.TS, time.Now())
+	if !ok {
+		return nil
+	}
+	h := rtp.Header{Version: 2, Marker: marker, PayloadType: uint8(l.codec.DTMF), SequenceNumber: seq, Timestamp: ts, SSRC: l.ssrc}
+	b, err := h.Marshal()
+	if err != nil {
+		return fmt.Errorf("media: %w", err)
+	}
+	l.buf = append(append(l.buf[:0], b...), e.Payload[:]...)
+	if _, err := l.conn.WriteToUDPAddrPort(l.buf, l.remote); err != nil {
+		l.log.Debug("rtp send failed", "remote", l.remote, "err", err)
+		return nil
+	}
+	l.tx.Add(1)
+	return nil
 }
 
 // Digits delivers DTMF digits received as RFC 4733 events.
@@ -238,7 +293,7 @@ func (l *Leg) read() {
 		if !l.learned {
 			l.remote, l.learned = netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), true
 		}
-		c, sink := l.codec, l.sink
+		c, sink, evSink := l.codec, l.sink, l.evSink
 		var digit byte
 		var gotDigit bool
 		isDTMF := c.DTMF >= 0 && int(p.PayloadType) == c.DTMF
@@ -252,6 +307,11 @@ func (l *Leg) read() {
 				case l.digits <- digit:
 				default:
 				}
+			}
+			if evSink != nil && len(p.Payload) >= 4 {
+				e := Event{SSRC: p.SSRC, Seq: p.SequenceNumber, TS: p.Timestamp}
+				copy(e.Payload[:], p.Payload)
+				evSink(e)
 			}
 			continue
 		}

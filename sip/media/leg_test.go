@@ -143,3 +143,112 @@ func TestLegDTMF(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 }
+
+// TestRelayTelephoneEvents: RFC 4733 events arriving on leg A (PT 101)
+// are relayed on leg B with B's telephone-event type (PT 96), in B's
+// stream: one sequence with the audio before and after, one timestamp per
+// event with the marker on its first packet, the payload unchanged; and
+// A still reports the digit.
+func TestRelayTelephoneEvents(t *testing.T) {
+	ports, err := NewPorts("41000-41999")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo := netip.MustParseAddr("127.0.0.1")
+	a, err := ports.Open(lo, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := ports.Open(lo, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	caller, agent := peer(t), peer(t)
+	a.Configure(addr(caller), Codec{Law: ALaw, PT: 8, DTMF: 101}, SendRecv)
+	b.Configure(addr(agent), Codec{Law: ALaw, PT: 8, DTMF: 96}, SendRecv)
+	a.SetSink(func(f Frame) { _ = b.Write(f) })
+	a.SetEventSink(func(e Event) { _ = b.WriteEvent(e) })
+
+	send := func(pt uint8, seq uint16, ts uint32, payload []byte) {
+		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: pt, SequenceNumber: seq, Timestamp: ts, SSRC: 42}, Payload: payload}
+		raw, _ := p.Marshal()
+		if _, err := caller.WriteToUDPAddrPort(raw, a.Addr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []rtp.Packet
+	buf := make([]byte, 1500)
+	recv := func(n int) {
+		t.Helper()
+		_ = agent.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for want := len(got) + n; len(got) < want; {
+			k, err := agent.Read(buf)
+			if err != nil {
+				t.Fatalf("after %d packets: %v", len(got), err)
+			}
+			var p rtp.Packet
+			if err := p.Unmarshal(buf[:k]); err != nil {
+				t.Fatal(err)
+			}
+			p.Payload = append([]byte(nil), p.Payload...)
+			got = append(got, p)
+		}
+	}
+	// Audio, digit 7 (start, update, three end packets), audio.
+	send(8, 100, 1000, make([]byte, 160))
+	recv(1)
+	ev := func(end bool, dur uint16) []byte {
+		b := []byte{7, 10, byte(dur >> 8), byte(dur)}
+		if end {
+			b[1] |= 0x80
+		}
+		return b
+	}
+	send(101, 101, 1160, ev(false, 160))
+	recv(1)
+	send(101, 102, 1160, ev(false, 320))
+	recv(1)
+	for i := uint16(0); i < 3; i++ {
+		send(101, 103+i, 1160, ev(true, 480))
+		recv(1)
+	}
+	send(8, 106, 1640, make([]byte, 160))
+	recv(1)
+	select {
+	case d := <-a.Digits():
+		if d != '7' {
+			t.Errorf("digit %q, want 7", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("leg A reported no digit")
+	}
+
+	for i, p := range got {
+		if p.SSRC != got[0].SSRC || p.SequenceNumber != got[0].SequenceNumber+uint16(i) {
+			t.Fatalf("packet %d: ssrc %x seq %d, want one stream numbered on", i, p.SSRC, p.SequenceNumber)
+		}
+	}
+	events := got[1:6]
+	for i, p := range events {
+		if p.PayloadType != 96 || p.Timestamp != events[0].Timestamp || p.Marker != (i == 0) {
+			t.Errorf("event packet %d: pt %d ts %d marker %v", i, p.PayloadType, p.Timestamp, p.Marker)
+		}
+		if p.Payload[0] != 7 || (p.Payload[1]&0x80 != 0) != (i >= 2) {
+			t.Errorf("event packet %d: payload %x", i, p.Payload)
+		}
+	}
+	if d := events[0].Timestamp - got[0].Timestamp; d != 160 {
+		t.Errorf("event starts %d samples after the audio before it, want 160 as sent", d)
+	}
+	if last := got[6]; last.PayloadType != 8 || last.Timestamp-got[0].Timestamp != 640 {
+		t.Errorf("audio after the event: pt %d, ts step %d (want 640)", last.PayloadType, last.Timestamp-got[0].Timestamp)
+	}
+
+	// A peer without telephone-event gets nothing and the caller is told.
+	b.Configure(addr(agent), Codec{Law: ALaw, PT: 8, DTMF: -1}, SendRecv)
+	if err := b.WriteEvent(Event{SSRC: 42, Seq: 200, TS: 1, Payload: [4]byte{1, 0x80, 0, 160}}); err != ErrNoTelephoneEvent {
+		t.Errorf("WriteEvent without telephone-event: %v", err)
+	}
+}

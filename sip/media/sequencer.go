@@ -24,6 +24,9 @@ type Sequencer struct {
 	srcSeq  uint16
 	srcTS   uint32
 	wall    time.Time
+	// The telephone-event being relayed, by its source timestamp.
+	evHave  bool
+	evSrcTS uint32
 }
 
 // frameSamples is one 20 ms frame at 8 kHz.
@@ -60,4 +63,31 @@ func (s *Sequencer) Map(src uint32, inSeq uint16, inTS uint32, now time.Time) (s
 	}
 	s.src, s.srcSeq, s.srcTS, s.wall = src, inSeq, inTS, now
 	return s.seq, s.ts, marker, true
+}
+
+// Event returns the sequence number and timestamp for a relayed RFC 4733
+// telephone-event packet that source src numbered inSeq and stamped inTS
+// (the event's start), arriving at now. Event packets belong to their
+// source's stream: they are numbered and timed like its audio (the
+// event's start maps onto our clock as the audio does, RFC 4733
+// §2.5.1.1), without moving the clock on. marker is set on the first
+// packet of each event (§2.5.1.3); ok is false for a late or duplicate
+// packet.
+func (s *Sequencer) Event(src uint32, inSeq uint16, inTS uint32, now time.Time) (seq uint16, ts uint32, marker, ok bool) {
+	if !s.started || src != s.src {
+		// The event starts a source: a switch, as for audio.
+		seq, ts, _, ok = s.Map(src, inSeq, inTS, now)
+	} else {
+		d := int16(inSeq - s.srcSeq)
+		if d <= 0 {
+			return 0, 0, false, false
+		}
+		s.seq += uint16(d)
+		s.srcSeq, s.wall = inSeq, now
+		seq, ts, ok = s.seq, s.ts+(inTS-s.srcTS), true
+	}
+	if !s.evHave || inTS != s.evSrcTS {
+		s.evHave, s.evSrcTS, marker = true, inTS, true
+	}
+	return seq, ts, marker, ok
 }

@@ -296,3 +296,86 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// Events is a connection to baresip's ctrl_tcp that collects the events
+// it sends (call progress, DTMF received: CALL_DTMF_START with the key as
+// its param). baresip's own output is block-buffered when it is not a
+// terminal, so events are the reliable way to see what the phone did.
+type Events struct {
+	conn net.Conn
+	mu   sync.Mutex // guards seen
+	seen []string
+	done chan struct{}
+}
+
+// WatchEvents connects to baresip's control port and collects events
+// until the test ends.
+func (b *Baresip) WatchEvents(t testing.TB) *Events {
+	t.Helper()
+	var conn net.Conn
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		conn, err = net.DialTimeout("tcp", b.ctrl, time.Second)
+		if err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // baresip is still starting; poll
+	}
+	if err != nil {
+		t.Fatalf("siptest: baresip control: %v", err)
+	}
+	e := &Events{conn: conn, done: make(chan struct{})}
+	go e.read()
+	t.Cleanup(func() {
+		_ = conn.Close()
+		<-e.done
+	})
+	return e
+}
+
+func (e *Events) read() {
+	defer close(e.done)
+	r := bufio.NewReader(e.conn)
+	for {
+		lenStr, err := r.ReadString(':')
+		if err != nil {
+			return
+		}
+		n, err := strconv.Atoi(strings.TrimSuffix(lenStr, ":"))
+		if err != nil || n > 1<<20 {
+			return
+		}
+		buf := make([]byte, n+1)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return
+		}
+		e.mu.Lock()
+		e.seen = append(e.seen, string(buf[:n]))
+		e.mu.Unlock()
+	}
+}
+
+// Seen reports whether an event of that type with that param arrived
+// (param "" matches any).
+func (e *Events) Seen(typ, param string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, s := range e.seen {
+		var ev struct {
+			Event bool   `json:"event"`
+			Type  string `json:"type"`
+			Param string `json:"param"`
+		}
+		if json.Unmarshal([]byte(s), &ev) == nil && ev.Event && ev.Type == typ && (param == "" || ev.Param == param) {
+			return true
+		}
+	}
+	return false
+}
+
+// All is every event message so far, for a failing test's log.
+func (e *Events) All() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.seen...)
+}
