@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/taxline/taxline/config"
@@ -22,7 +23,10 @@ const messageLookback = 92 * 24 * time.Hour
 // mountStats registers the wallboard's and the admin page's API paths:
 // GET /api/v1/stats/today and GET /api/v1/config.
 func (s *Server) mountStats() {
-	s.mux.HandleFunc("GET /api/v1/stats/today", s.auth(s.statsToday))
+	cache := &statsCache{}
+	s.mux.HandleFunc("GET /api/v1/stats/today", s.auth(func(w http.ResponseWriter, r *http.Request, p Principal) {
+		s.statsToday(w, r, p, cache)
+	}))
 	s.mux.HandleFunc("GET /api/v1/config", s.auth(s.configSummary))
 }
 
@@ -90,7 +94,41 @@ type StatsMessages struct {
 	Overdue int `json:"overdue"`
 }
 
-func (s *Server) statsToday(w http.ResponseWriter, r *http.Request, p Principal) {
+// statsFresh is how long the store-derived part of the stats is reused:
+// every wallboard polls, and one busy day's figures cost ~170 ms to
+// compute (BenchmarkStatsToday), so N screens cost one computation per
+// statsFresh instead of N per poll. The router's live part is always
+// fresh.
+const statsFresh = 2 * time.Second
+
+// statsCache keeps the last store-derived stats. Its mutex also makes
+// concurrent polls wait for one computation instead of each doing it.
+type statsCache struct {
+	mu  sync.Mutex // guards the fields below
+	cfg *config.Config
+	day time.Time
+	at  time.Time
+	st  Stats
+}
+
+// get returns the day part of the stats for day, computing it when the
+// cached one is older than statsFresh or was made for another day or
+// config.
+func (c *statsCache) get(cfg *config.Config, cal *sla.Calendar, db Lister, day, now time.Time) (Stats, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cfg == cfg && c.day.Equal(day) && !now.Before(c.at) && now.Sub(c.at) < statsFresh {
+		return c.st, nil
+	}
+	st, err := dayStats(cfg, cal, db, day, now)
+	if err != nil {
+		return Stats{}, err
+	}
+	c.cfg, c.day, c.at, c.st = cfg, day, now, st
+	return st, nil
+}
+
+func (s *Server) statsToday(w http.ResponseWriter, r *http.Request, p Principal, cache *statsCache) {
 	if !p.can(config.RoleSupervisor, config.RoleAdmin, config.RoleAuditor) {
 		writeError(w, http.StatusForbidden, "role "+string(p.Role)+" may not read the wallboard")
 		return
@@ -122,12 +160,14 @@ func (s *Server) statsToday(w http.ResponseWriter, r *http.Request, p Principal)
 		writeError(w, http.StatusServiceUnavailable, "router unavailable")
 		return
 	}
-	st, err := ComputeStats(cfg, cal, s.store, snap, day, now)
+	st, err := cache.get(cfg, cal, s.store, day, now)
 	if err != nil {
 		s.log.Error("api stats", "date", day.Format(time.DateOnly), "err", err)
 		writeError(w, http.StatusInternalServerError, "storage error")
 		return
 	}
+	st.At = now
+	st.setLive(snap)
 	writeJSON(w, http.StatusOK, st)
 }
 
@@ -136,6 +176,17 @@ func (s *Server) statsToday(w http.ResponseWriter, r *http.Request, p Principal)
 // cfg, the router snapshot snap, and the message tickets open as of now
 // (or as of the day's end, for a past day).
 func ComputeStats(cfg *config.Config, cal *sla.Calendar, db Lister, snap queue.Snapshot, day, now time.Time) (Stats, error) {
+	st, err := dayStats(cfg, cal, db, day, now)
+	if err != nil {
+		return Stats{}, err
+	}
+	st.setLive(snap)
+	return st, nil
+}
+
+// dayStats is the part of the stats read from the store: the day's
+// figures against their targets and the messages.
+func dayStats(cfg *config.Config, cal *sla.Calendar, db Lister, day, now time.Time) (Stats, error) {
 	loc := cal.Location()
 	end := day.AddDate(0, 0, 1)
 	recs, err := db.List(storage.Filter{From: day, To: end})
@@ -146,8 +197,6 @@ func ComputeStats(cfg *config.Config, cal *sla.Calendar, db Lister, snap queue.S
 	fig := sla.Compute(recs, def)
 	st := Stats{
 		Date: day.Format(time.DateOnly), Timezone: loc.String(), At: now,
-		Queues: []StatsQueue{}, Agents: []StatsAgent{},
-		Live: map[string]int{}, States: map[string]int{}, Breaks: map[string]int{},
 		ShortAbandoned: fig.Phone.ShortAbandoned + fig.Chat.ShortAbandoned,
 		LongAbandoned:  fig.Phone.LongAbandoned + fig.Chat.LongAbandoned,
 		Figures:        fig,
@@ -160,6 +209,37 @@ func ComputeStats(cfg *config.Config, cal *sla.Calendar, db Lister, snap queue.S
 		target("C2", fig.Chat.FirstResponse, def.FirstResponseRateTarget),
 	}
 
+	asOf, live := now, !end.Before(now)
+	if !live {
+		asOf = end
+	}
+	for i := range recs {
+		if recs[i].Channel == interaction.Message && !recs[i].OfferedAt.After(asOf) {
+			st.Messages.Received++
+		}
+	}
+	var msgs []interaction.Record
+	if ot, ok := db.(openTicketer); ok && live {
+		msgs, err = ot.OpenTickets()
+	} else {
+		msgs, err = db.List(storage.Filter{Channel: interaction.Message, From: day.Add(-messageLookback), To: end})
+	}
+	if err != nil {
+		return Stats{}, err
+	}
+	for i := range msgs {
+		if msgs[i].Channel == interaction.Message {
+			st.Messages.add(&msgs[i], def, cal, asOf, live)
+		}
+	}
+	return st, nil
+}
+
+// setLive fills the router's part of the stats (fresh maps and slices, so
+// a cached day part can be shared).
+func (st *Stats) setLive(snap queue.Snapshot) {
+	st.Queues, st.Agents = []StatsQueue{}, []StatsAgent{}
+	st.Live, st.States, st.Breaks = map[string]int{}, map[string]int{}, map[string]int{}
 	for _, q := range snap.Queues {
 		st.Queues = append(st.Queues, StatsQueue{Name: q.Name, Waiting: q.Waiting,
 			LongestWait: int(q.LongestWait / time.Second), AvailableVoice: q.AvailableVoice,
@@ -196,31 +276,6 @@ func ComputeStats(cfg *config.Config, cal *sla.Calendar, db Lister, snap queue.S
 	for _, ch := range []interaction.Channel{interaction.Phone, interaction.Chat, interaction.Message, interaction.Visit} {
 		st.Live[ch.String()] = snap.Live[ch]
 	}
-
-	asOf, live := now, !end.Before(now)
-	if !live {
-		asOf = end
-	}
-	for i := range recs {
-		if recs[i].Channel == interaction.Message && !recs[i].OfferedAt.After(asOf) {
-			st.Messages.Received++
-		}
-	}
-	var msgs []interaction.Record
-	if ot, ok := db.(openTicketer); ok && live {
-		msgs, err = ot.OpenTickets()
-	} else {
-		msgs, err = db.List(storage.Filter{Channel: interaction.Message, From: day.Add(-messageLookback), To: end})
-	}
-	if err != nil {
-		return Stats{}, err
-	}
-	for i := range msgs {
-		if msgs[i].Channel == interaction.Message {
-			st.Messages.add(&msgs[i], def, cal, asOf, live)
-		}
-	}
-	return st, nil
 }
 
 // openTicketer is a store that lists its open tickets directly
