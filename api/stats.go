@@ -95,7 +95,7 @@ type StatsMessages struct {
 }
 
 // statsFresh is how long the store-derived part of the stats is reused:
-// every wallboard polls, and one busy day's figures cost ~170 ms to
+// every wallboard polls, and one busy day's figures cost 0.1–0.2 s to
 // compute (BenchmarkStatsToday), so N screens cost one computation per
 // statsFresh instead of N per poll. The router's live part is always
 // fresh.
