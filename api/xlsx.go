@@ -14,7 +14,7 @@ import (
 // columns.
 func WriteXLSX(rep *sla.Report, w io.Writer) error {
 	f := excelize.NewFile()
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // an in-memory workbook: nothing to flush; WriteTo reports write errors
 	const sheet = "月报"
 	if err := f.SetSheetName("Sheet1", sheet); err != nil {
 		return fmt.Errorf("api: xlsx: %w", err)

@@ -166,6 +166,7 @@
   });
   $('reload').onclick = load;
   $('logout').onclick = () => { store.removeItem(TOKEN); showLogin(''); };
+  $('download-xlsx').onclick = () => download('xlsx');
   $('download-csv').onclick = () => download('csv');
   $('download-json').onclick = () => download('json');
   load();
