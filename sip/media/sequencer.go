@@ -37,7 +37,9 @@ const FrameDuration = 20 * time.Millisecond
 
 // Map returns the sequence number and timestamp to send for a packet that
 // source src numbered inSeq and stamped inTS, arriving at now. ok is false
-// for a late or duplicate packet of the current source, which is dropped.
+// for a late or duplicate packet of the current source (up to maxMisorder
+// behind), which is dropped; a source that numbers from further back is
+// taken to have restarted, as if it were a new one.
 func (s *Sequencer) Map(src uint32, inSeq uint16, inTS uint32, now time.Time) (seq uint16, ts uint32, marker, ok bool) {
 	switch {
 	case !s.started:
@@ -55,15 +57,31 @@ func (s *Sequencer) Map(src uint32, inSeq uint16, inTS uint32, now time.Time) (s
 		marker = true
 	default:
 		d := int16(inSeq - s.srcSeq)
-		if d <= 0 {
+		switch {
+		case d > 0:
+			s.seq += uint16(d)
+			s.ts += inTS - s.srcTS
+		case d > -maxMisorder:
 			return 0, 0, false, false
+		default:
+			// Far behind the last packet: not a late packet but the source
+			// numbering again (a restarted stream, a replayed file; RFC 3550
+			// A.1 resynchronises on such jumps). Dropping until its numbers
+			// catch up would silence it for up to 32,768 packets, so it is
+			// taken as a switch.
+			s.seq++
+			s.ts += uint32(max(1, int64((now.Sub(s.wall)+FrameDuration/2)/FrameDuration)) * frameSamples)
+			marker = true
 		}
-		s.seq += uint16(d)
-		s.ts += inTS - s.srcTS
 	}
 	s.src, s.srcSeq, s.srcTS, s.wall = src, inSeq, inTS, now
 	return s.seq, s.ts, marker, true
 }
+
+// maxMisorder is how far behind the last packet (in sequence numbers) a
+// packet is still taken for a late or duplicate one and dropped; further
+// back, the source restarted its numbering (RFC 3550 A.1 uses 100 too).
+const maxMisorder = 100
 
 // Event returns the sequence number and timestamp for a relayed RFC 4733
 // telephone-event packet that source src numbered inSeq and stamped inTS

@@ -67,3 +67,37 @@ func TestSequencerContinuity(t *testing.T) {
 		t.Fatalf("after silence: seq +%d ts +%d marker %v", seq-lastSeq, ts-lastTS, marker)
 	}
 }
+
+// TestSequencerRestart: a source that starts numbering again (same SSRC,
+// sequence and timestamp back to where they began, as a replayed file or a
+// restarted stream does) keeps flowing, as a switch; a late or duplicate
+// packet is still dropped.
+func TestSequencerRestart(t *testing.T) {
+	var s Sequencer
+	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	var lastSeq uint16
+	for round := 0; round < 3; round++ {
+		for i := 0; i < 236; i++ {
+			seq, _, marker, ok := s.Map(7, 1000+uint16(i), 80000+uint32(i*240), now)
+			if !ok {
+				t.Fatalf("round %d packet %d dropped", round, i)
+			}
+			if (round > 0 || i > 0) && seq != lastSeq+1 {
+				t.Fatalf("round %d packet %d: seq %d after %d", round, i, seq, lastSeq)
+			}
+			if marker != (i == 0) {
+				t.Fatalf("round %d packet %d: marker %v", round, i, marker)
+			}
+			lastSeq = seq
+			now = now.Add(30 * time.Millisecond)
+			if i == 100 {
+				if _, _, _, ok := s.Map(7, 1000+uint16(i-1), 80000+uint32((i-1)*240), now); ok {
+					t.Fatal("a duplicate packet was relayed")
+				}
+				if _, _, _, ok := s.Map(7, 1000+uint16(i-50), 80000+uint32((i-50)*240), now); ok {
+					t.Fatal("a late packet was relayed")
+				}
+			}
+		}
+	}
+}
