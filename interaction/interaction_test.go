@@ -63,3 +63,14 @@ func TestApplyFoldsACall(t *testing.T) {
 		t.Errorf("record = %+v", r)
 	}
 }
+
+func TestAcknowledgingAnUnownedMessageClaimsIt(t *testing.T) {
+	t0 := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	var r interaction.Record
+	r.Apply(interaction.Event{Type: interaction.TicketCreated, At: t0, ID: "m", Channel: interaction.Message, Queue: "etax"})
+	r.Apply(interaction.Event{Type: interaction.TicketAcknowledged, At: t0.Add(time.Hour), ID: "m", Agent: "1003"})
+	r.Apply(interaction.Event{Type: interaction.TicketAcknowledged, At: t0.Add(2 * time.Hour), ID: "m", Agent: "1004"})
+	if r.Agent != "1003" || !r.AcknowledgedAt.Equal(t0.Add(2*time.Hour)) {
+		t.Errorf("owner %q acknowledged %v: want 1003, the first to pick it up", r.Agent, r.AcknowledgedAt)
+	}
+}

@@ -157,6 +157,10 @@ func (r *Record) Apply(e Event) {
 		}
 	case TicketAcknowledged:
 		r.AcknowledgedAt = e.At
+		if r.Agent == "" {
+			// The first agent to pick up an unowned message owns it (P4).
+			r.Agent = e.Agent
+		}
 	case TicketAnswered:
 		r.TicketAnswered = e.At
 		r.State = StateEnded

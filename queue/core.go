@@ -814,6 +814,9 @@ func (c *core) ackTicket(id interaction.ID, agentID string, now time.Time) error
 		return nil
 	}
 	t.acked = true
+	if t.owner == "" {
+		t.owner = agentID
+	}
 	c.disarm(&t.ack)
 	c.emit(interaction.Event{Type: interaction.TicketAcknowledged, At: now, ID: id, Agent: agentID,
 		Actor: interaction.AgentActor(agentID)})
