@@ -36,13 +36,17 @@
 # CPU is utime+stime of the server's processes (/proc/PID/stat, the process
 # tree for Kamailio) from just before SIPp starts until the server has ended
 # every call plus WAIT_AFTER s (Kamailio's tm frees transactions on a 5 s
-# timer), divided by SIPp's successful calls or by relayed packets.
+# timer), less the server's idle CPU over the same wall time (measured for
+# IDLE s after the agents registered: timers, OPTIONS keep-alives), divided
+# by SIPp's successful calls or by relayed packets.
 #
 # Knobs (environment): CALLS (2000) RATE (200) HOLD (1000) MEDIA_CALLS (300)
 # MEDIA_RATE (30) CONC (500) CONC_RATE (50) SETTLE (2000) AGENTS (650)
-# WARM (100) WAIT_AFTER (6) KEEP=1 keeps the work directory; TAXLINE_ENV
+# WARM (100) WAIT_AFTER (6) IDLE (20, seconds of idle CPU measured first) KEEP=1 keeps the work directory; TAXLINE_ENV
 # (extra environment for taxline, e.g. "GOGC=200"); PHASES (default
-# "calls media conc").
+# "calls media conc"); PROFILE=FILE runs taxline's phone path in-process
+# (sip/siptest/load: store, router, gateway, no HTTP) instead of `taxline
+# serve` and writes a CPU profile of the whole run to FILE (go tool pprof).
 # SIPp and the servers share the machine; on 2 cores keep the rates as they are.
 set -euo pipefail
 
@@ -51,7 +55,7 @@ MODE=${1:-full}
 case "$MODE" in
 full) ;;
 smoke)
-	CALLS=0 MEDIA_CALLS=${MEDIA_CALLS:-50} MEDIA_RATE=${MEDIA_RATE:-10} AGENTS=${AGENTS:-60} WARM=0
+	CALLS=0 MEDIA_CALLS=${MEDIA_CALLS:-50} MEDIA_RATE=${MEDIA_RATE:-10} AGENTS=${AGENTS:-60} WARM=0 IDLE=${IDLE:-5}
 	PHASES="media"
 	;;
 *)
@@ -70,9 +74,11 @@ SETTLE=${SETTLE:-2000}
 AGENTS=${AGENTS:-650}
 WARM=${WARM:-100}
 WAIT_AFTER=${WAIT_AFTER:-6}
+IDLE=${IDLE:-20}
 KEEP=${KEEP:-0}
 TAXLINE_ENV=${TAXLINE_ENV:-}
 PHASES=${PHASES:-calls media conc}
+PROFILE=${PROFILE:+$(realpath -m "$PROFILE")}
 CLK_TCK=$(getconf CLK_TCK)
 PCAP=/usr/share/sip-tester/g711a.pcap
 PCAP_PACKETS=236 # RTP packets in $PCAP (PCMA, 30 ms each, 7.08 s)
@@ -231,7 +237,29 @@ leg_sums() {
 }
 
 # us A_TICKS B_TICKS N prints (B-A) ticks in µs divided by N.
-us() { awk -v a="$1" -v b="$2" -v n="$3" -v hz="$CLK_TCK" 'BEGIN { if (n > 0) printf "%.1f", (b - a) / hz * 1e6 / n; else print "n/a" }'; }
+# mark PID prints "ticks seconds": PID's CPU and the wall clock, now.
+mark() { echo "$(cpu_ticks "$1") $(date +%s.%N)"; }
+
+# cpu_us MARK_A MARK_B IDLE prints the CPU-µs between the marks less IDLE
+# (ticks per second the server burns doing nothing, measured at the start)
+# times the wall time between them.
+cpu_us() {
+	awk -v a="$1" -v b="$2" -v idle="$3" -v hz="$CLK_TCK" 'BEGIN {
+		split(a, x, " "); split(b, y, " ")
+		printf "%.0f", ((y[1] - x[1]) - idle * (y[2] - x[2])) / hz * 1e6 }'
+}
+
+# us MARK_A MARK_B N IDLE prints cpu_us per N (one decimal), n/a if N is 0.
+us() {
+	local c
+	c=$(cpu_us "$1" "$2" "$4")
+	awk -v c="$c" -v n="$3" 'BEGIN { if (n > 0) printf "%.1f", c / n; else print "n/a" }'
+}
+
+# idle_rate A B prints the ticks per second between two marks.
+idle_rate() {
+	awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.3f", (y[1] - x[1]) / (y[2] - x[2]) }'
+}
 
 need_pkg sipp sip-tester
 need_pkg python3 python3
@@ -313,8 +341,15 @@ sip:
     welcome: $work/welcome.wav
 EOF
 "$work/taxline" check-config "$work/taxline.yaml" >&2 || die "generated config refused"
+server=("$work/taxline" serve -config "$work/taxline.yaml")
+if [ -n "$PROFILE" ]; then
+	# The same store, router and gateway in one process without HTTP,
+	# writing a CPU profile of the whole run when it stops.
+	(cd "$here" && go build -o "$work/load" ./sip/siptest/load)
+	server=("$work/load" -config "$work/taxline.yaml" -cpuprofile "$PROFILE")
+fi
 # shellcheck disable=SC2086 # TAXLINE_ENV is a list of NAME=value words
-env $TAXLINE_ENV "$work/taxline" serve -config "$work/taxline.yaml" > "$work/taxline.log" 2>&1 &
+env $TAXLINE_ENV "${server[@]}" > "$work/taxline.log" 2>&1 &
 tpid=$!
 pids+=("$tpid")
 wait_udp "$tport"
@@ -371,8 +406,20 @@ rtp_relayed() {
 echo "call-load $MODE: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), CLK_TCK=$CLK_TCK, SIPp $(sipp -v 2>&1 | awk '/SIPp v/ {print $2; exit}')${TAXLINE_ENV:+, taxline with $TAXLINE_ENV}"
 [ "$MODE" = full ] && echo "  $(kamailio -v 2>&1 | head -1); rtpengine $(rtpengine --version 2>&1 | awk '{print $2}') userspace"
 
-call_us=n/a kcall_us=n/a
-tpkt_gross=n/a tpkt_net=n/a rpkt_us=n/a
+call_us=n/a kcall_us=n/a call_raw=n/a kcall_raw=n/a
+tpkt_gross=n/a tpkt_net=n/a rpkt_us=n/a rpkt_raw=n/a
+
+# Idle CPU: what each server burns with agents registered and no calls
+# (timers, keep-alives), subtracted from every measured window.
+idle_t=0 idle_k=0 idle_k2=0 idle_r=0
+if [ "$IDLE" -gt 0 ]; then
+	a=$(mark "$tpid")
+	[ "$MODE" = full ] && { ka=$(mark "$kpid"); k2a=$(mark "$k2pid"); ra=$(mark "$rpid"); }
+	sleep "$IDLE"
+	idle_t=$(idle_rate "$a" "$(mark "$tpid")")
+	[ "$MODE" = full ] && { idle_k=$(idle_rate "$ka" "$(mark "$kpid")"); idle_k2=$(idle_rate "$k2a" "$(mark "$k2pid")"); idle_r=$(idle_rate "$ra" "$(mark "$rpid")"); }
+	echo "  idle CPU over ${IDLE} s, ticks/s (subtracted): taxline $idle_t, kamailio $idle_k, kamailio+rtpengine $idle_k2, rtpengine $idle_r"
+fi
 t1ok=0 t1fail=0 k1ok=0 k1fail=0
 
 # ---- phase 1: CPU per call, signalling only ----
@@ -385,17 +432,19 @@ if has_phase calls && [ "$CALLS" -gt 0 ]; then
 		sleep "$WAIT_AFTER"
 	fi
 	off=$(log_size)
-	a=$(cpu_ticks "$tpid")
+	a=$(mark "$tpid")
 	read -r t1ok t1fail < <(run_caller calls-taxline "127.0.0.1:$tport" load_caller.xml "$CALLS" "$RATE" "$HOLD" 2000)
 	wait_ended "$off" "$CALLS"
 	sleep "$WAIT_AFTER"
-	b=$(cpu_ticks "$tpid")
-	call_us=$(us "$a" "$b" "$t1ok")
-	a=$(cpu_ticks "$kpid")
+	b=$(mark "$tpid")
+	call_us=$(us "$a" "$b" "$t1ok" "$idle_t")
+	call_raw=$(us "$a" "$b" "$t1ok" 0)
+	a=$(mark "$kpid")
 	read -r k1ok k1fail < <(run_caller calls-kamailio "127.0.0.1:$kport" load_caller.xml "$CALLS" "$RATE" "$HOLD" 2000)
 	sleep "$WAIT_AFTER"
-	b=$(cpu_ticks "$kpid")
-	kcall_us=$(us "$a" "$b" "$k1ok")
+	b=$(mark "$kpid")
+	kcall_us=$(us "$a" "$b" "$k1ok" "$idle_k")
+	kcall_raw=$(us "$a" "$b" "$k1ok" 0)
 fi
 
 # ---- phase 2: CPU per relayed packet ----
@@ -409,31 +458,32 @@ if has_phase media && [ "$MEDIA_CALLS" -gt 0 ]; then
 		sleep "$WAIT_AFTER"
 	fi
 	off=$(log_size)
-	a=$(cpu_ticks "$tpid")
+	a=$(mark "$tpid")
 	read -r t2ok t2fail < <(run_caller media-taxline "127.0.0.1:$tport" load_caller_rtp.xml "$MEDIA_CALLS" "$MEDIA_RATE" "$SETTLE" 1000)
 	wait_ended "$off" "$MEDIA_CALLS"
 	sleep "$WAIT_AFTER"
-	b=$(cpu_ticks "$tpid")
+	b=$(mark "$tpid")
 	read -r cr ct ar at < <(leg_sums "$off")
 	trelayed=$((ar + at))
-	tpkt_gross=$(us "$a" "$b" "$trelayed")
+	tpkt_gross=$(us "$a" "$b" "$trelayed" "$idle_t")
 	if [ "$call_us" != n/a ]; then
-		tpkt_net=$(awk -v a="$a" -v b="$b" -v hz="$CLK_TCK" -v c="$call_us" -v n="$t2ok" -v p="$trelayed" \
-			'BEGIN { if (p > 0) printf "%.1f", ((b - a) / hz * 1e6 - c * n) / p; else print "n/a" }')
+		tpkt_net=$(awk -v c="$(cpu_us "$a" "$b" "$idle_t")" -v per="$call_us" -v n="$t2ok" -v p="$trelayed" \
+			'BEGIN { if (p > 0) printf "%.1f", (c - per * n) / p; else print "n/a" }')
 	fi
 	say "media-taxline: caller legs rx $cr tx $ct, agent legs rx $ar tx $at (expected $((t2ok * PCAP_PACKETS)) each way)"
 	if [ "$MODE" = full ]; then
-		a=$(cpu_ticks "$rpid")
-		ka=$(cpu_ticks "$k2pid")
+		a=$(mark "$rpid")
+		ka=$(mark "$k2pid")
 		ra=$(rtp_relayed)
 		read -r r2ok r2fail < <(run_caller media-rtpengine "127.0.0.1:$kport2" load_caller_rtp.xml "$MEDIA_CALLS" "$MEDIA_RATE" "$SETTLE" 1000)
 		sleep "$WAIT_AFTER"
-		b=$(cpu_ticks "$rpid")
-		kb=$(cpu_ticks "$k2pid")
+		b=$(mark "$rpid")
+		kb=$(mark "$k2pid")
 		rb=$(rtp_relayed)
 		rrelayed=$((${rb:-0} - ${ra:-0}))
-		rpkt_us=$(us "$a" "$b" "$rrelayed")
-		say "media-rtpengine: rtpengine relayed $rrelayed packets (expected $((r2ok * PCAP_PACKETS * 2))); kamailio with rtpengine $(us "$ka" "$kb" "$r2ok") CPU-µs/call"
+		rpkt_us=$(us "$a" "$b" "$rrelayed" "$idle_r")
+		rpkt_raw=$(us "$a" "$b" "$rrelayed" 0)
+		say "media-rtpengine: rtpengine relayed $rrelayed packets (expected $((r2ok * PCAP_PACKETS * 2))); kamailio with rtpengine $(us "$ka" "$kb" "$r2ok" "$idle_k2") CPU-µs/call"
 	fi
 fi
 
@@ -458,14 +508,14 @@ fi
 echo
 echo "phase        server      calls ok  failed   CPU-µs"
 [ "$CALLS" -gt 0 ] && has_phase calls && {
-	printf '%-12s %-10s %9d %7d %8s /call (signalling, answered, recorded)\n' calls taxline "$t1ok" "$t1fail" "$call_us"
-	printf '%-12s %-10s %9d %7d %8s /call (stateful proxy, record-routed)\n' calls kamailio "$k1ok" "$k1fail" "$kcall_us"
+	printf '%-12s %-10s %9d %7d %8s /call (%s before idle; signalling, answered, recorded)\n' calls taxline "$t1ok" "$t1fail" "$call_us" "$call_raw"
+	printf '%-12s %-10s %9d %7d %8s /call (%s before idle; stateful proxy, record-routed)\n' calls kamailio "$k1ok" "$k1fail" "$kcall_us" "$kcall_raw"
 }
 has_phase media && {
 	printf '%-12s %-10s %9d %7d %8s /packet gross, %s net of per-call (%d packets relayed, recorded)\n' media taxline "$t2ok" "$t2fail" "$tpkt_gross" "$tpkt_net" "$trelayed"
-	[ "$MODE" = full ] && printf '%-12s %-10s %9d %7d %8s /packet (%d packets relayed, userspace, not recorded)\n' media rtpengine "$r2ok" "$r2fail" "$rpkt_us" "$rrelayed"
+	[ "$MODE" = full ] && printf '%-12s %-10s %9d %7d %8s /packet (%s before idle; %d packets relayed, userspace, not recorded)\n' media rtpengine "$r2ok" "$r2fail" "$rpkt_us" "$rpkt_raw" "$rrelayed"
 }
-has_phase conc && printf '%-12s %-10s %9d %7d  %d at once, %s packets lost of %d\n' conc taxline "$c3ok" "$c3fail" "$peak" "$loss" "$((c3ok * PCAP_PACKETS * CONC_PLAYS))"
+has_phase conc && [ "$CONC" -gt 0 ] && printf '%-12s %-10s %9d %7d  %d at once, %s packets lost of %d\n' conc taxline "$c3ok" "$c3fail" "$peak" "$loss" "$((c3ok * PCAP_PACKETS * CONC_PLAYS))"
 if [ "$MODE" = full ]; then
 	awk -v t="$call_us" -v k="$kcall_us" -v tg="$tpkt_gross" -v tn="$tpkt_net" -v r="$rpkt_us" 'BEGIN {
 		if (t != "n/a" && k != "n/a" && k > 0) printf "ratio taxline/kamailio per call: %.2f (target <= 2)\n", t / k
