@@ -9,8 +9,8 @@ import (
 // Recorder writes a call as a WAV: stereo with the caller on the left
 // channel and the agent on the right, or mono (a voice message), paced by its own 20 ms clock so both channels stay
 // aligned in time: each tick takes one frame from each side, or silence
-// where a side sent nothing (jitter, hold, lost packets). The header sizes
-// are rewritten every second. Close stops the clock and finishes the file.
+// where a side sent nothing (jitter, hold, lost packets). The audio is
+// written and the header sizes rewritten once a second. Close stops the clock and finishes the file.
 type Recorder struct {
 	w    *WAVWriter
 	ch   int
@@ -64,11 +64,30 @@ func (r *Recorder) run() {
 	defer close(r.done)
 	start := time.Now()
 	frame := make([]int16, r.ch*frameSamples)
+	// A second of audio is written at once, with the header update after
+	// it: one write a second instead of fifty, and a crash still loses at
+	// most the last second.
+	pending := make([]int16, 0, flushFrames*len(frame))
+	flush := func() {
+		err := r.w.Write(pending)
+		pending = pending[:0]
+		if err == nil {
+			err = r.w.UpdateHeader()
+		}
+		if err != nil {
+			r.mu.Lock()
+			r.err = err
+			r.mu.Unlock()
+		}
+	}
+	t := time.NewTimer(FrameDuration)
+	defer t.Stop()
 	for n := 1; ; n++ {
-		t := time.NewTimer(time.Until(start.Add(time.Duration(n) * FrameDuration)))
 		select {
 		case <-r.stop:
-			t.Stop()
+			if len(pending) > 0 {
+				flush()
+			}
 			return
 		case <-t.C:
 		}
@@ -86,18 +105,22 @@ func (r *Recorder) run() {
 			r.queue[side] = q[:copy(q, q[k:])]
 		}
 		r.mu.Unlock()
-		err := r.w.Write(frame)
-		if err == nil && n%50 == 0 {
-			err = r.w.UpdateHeader()
-		}
-		if err != nil {
+		pending = append(pending, frame...)
+		if n%flushFrames == 0 {
+			flush()
 			r.mu.Lock()
-			r.err = err
+			failed := r.err != nil
 			r.mu.Unlock()
-			return
+			if failed {
+				return
+			}
 		}
+		t.Reset(time.Until(start.Add(time.Duration(n+1) * FrameDuration)))
 	}
 }
+
+// flushFrames is how many 20 ms frames the recorder writes at once (1 s).
+const flushFrames = 50
 
 // Duration is how much audio has been written.
 func (r *Recorder) Duration() time.Duration {
