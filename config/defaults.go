@@ -127,6 +127,8 @@ func (c *Config) SetDefaults() {
 		sp.Survey = ptr(true)
 	}
 	def(&sp.SurveyTimeout, 10*time.Second)
+	def(&sp.RTPTimeout, DefaultRTPTimeout)
+	def(&sp.SessionExpires, DefaultSessionExpires)
 }
 
 // Bool reads an optional flag.

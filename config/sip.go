@@ -2,6 +2,17 @@ package config
 
 import "time"
 
+// SIP gateway defaults that are not bureau rules.
+const (
+	// DefaultRTPTimeout is sip.rtp_timeout's default.
+	DefaultRTPTimeout = 60 * time.Second
+	// DefaultSessionExpires is sip.session_expires's default.
+	DefaultSessionExpires = 30 * time.Minute
+	// MinSessionExpires is the smallest session interval RFC 4028 §4
+	// allows (the Min-SE floor of 90 seconds).
+	MinSessionExpires = 90 * time.Second
+)
+
 // SIP configures the SIP gateway: trunks, the agents' registrar, media and
 // prompts.
 type SIP struct {
@@ -31,6 +42,19 @@ type SIP struct {
 	Survey *bool `yaml:"survey"`
 	// SurveyTimeout is how long to wait for the digit.
 	SurveyTimeout time.Duration `yaml:"survey_timeout"`
+	// RTPTimeout ends a call whose caller or agent has sent no RTP for
+	// this long (a dead phone or trunk, a cut link): both legs are hung up
+	// and the interaction ends through the router. A stream that the SDP
+	// puts on hold (sendonly, recvonly, inactive) is not watched.
+	// Default 60s.
+	RTPTimeout time.Duration `yaml:"rtp_timeout"`
+	// SessionExpires is the session interval the gateway asks of a trunk
+	// that supports SIP session timers (RFC 4028): the session is
+	// refreshed (UPDATE or re-INVITE) every half of it by whichever side
+	// is the refresher, and ended with BYE when a refresh is missed. A
+	// trunk's own Session-Expires is honoured down to the minimum of 90 s
+	// (Min-SE). Default 30m.
+	SessionExpires time.Duration `yaml:"session_expires"`
 	// TLS: optional certificate and key for SIP over TLS.
 	TLS TLS `yaml:"tls"`
 }

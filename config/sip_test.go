@@ -15,13 +15,15 @@ func TestSIPKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.SIP.MediaAddress != "192.0.2.10" {
-		t.Errorf("media_address %q", c.SIP.MediaAddress)
+	if c.SIP.MediaAddress != "192.0.2.10" || c.SIP.RTPTimeout != config.DefaultRTPTimeout || c.SIP.SessionExpires != config.DefaultSessionExpires {
+		t.Errorf("media_address %q rtp_timeout %v session_expires %v", c.SIP.MediaAddress, c.SIP.RTPTimeout, c.SIP.SessionExpires)
 	}
 	for _, tc := range []struct{ yaml, want string }{
 		{"sip:\n  media_address: example.org\n", "sip.media_address"},
 		{"sip:\n  media_address: 0.0.0.0\n", "sip.media_address"},
 		{"sip:\n  media_address: 224.0.0.1\n", "sip.media_address"},
+		{"sip:\n  rtp_timeout: 10ms\n", "sip.rtp_timeout"},
+		{"sip:\n  session_expires: 60s\n", "sip.session_expires"},
 	} {
 		_, err := config.Parse("f.yaml", []byte(tc.yaml))
 		var ce *config.Error

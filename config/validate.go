@@ -322,6 +322,12 @@ func (c *Config) validate() []fieldProblem {
 			bad("sip.codecs", "unsupported codec %q (PCMA, PCMU)", codec)
 		}
 	}
+	if c.SIP.RTPTimeout < time.Second {
+		bad("sip.rtp_timeout", "must be at least 1s")
+	}
+	if c.SIP.SessionExpires < MinSessionExpires {
+		bad("sip.session_expires", "must be at least %v (RFC 4028 Min-SE)", MinSessionExpires)
+	}
 	if c.SIP.Registrar.MinExpires > c.SIP.Registrar.MaxExpires {
 		bad("sip.registrar.min_expires", "cannot exceed max_expires")
 	}

@@ -108,6 +108,7 @@ type call struct {
 
 	id        interaction.ID
 	invite    *gosip.Request
+	inviteTx  gosip.ServerTransaction
 	caller    *sipgo.DialogServerSession
 	callerID  string
 	callerLeg *media.Leg
@@ -139,6 +140,9 @@ type call struct {
 	agentTx     uint64
 	timer       *time.Timer
 	timerC      <-chan time.Time
+	// cause says why the gateway itself ended the call (a dead peer);
+	// empty when a party hung up or the router closed it.
+	cause Cause
 
 	fromRouter  chan routerMsg
 	sipIn       chan *sipMsg
@@ -212,12 +216,14 @@ func (c *call) run() {
 	c.callerLeg.Configure(c.offer.Addr, c.codec, c.offer.Dir)
 	body, err := c.describe(c.callerLeg, []media.Codec{c.codec}, c.offer.Dir.Reverse())
 	if err == nil {
-		err = c.caller.RespondSDP(body) // returns once the ACK arrives
+		err = c.answer(body)
 	}
 	if err != nil {
 		c.log.Warn("sip: call not answered", "err", err)
 		return
 	}
+	watch := time.NewTicker(mediaCheckEvery(c.set.cfg.SIP.RTPTimeout))
+	defer watch.Stop()
 	c.log.Info("sip call answered", "queue", c.queue, "from", callerNumber(c.invite), "codec", c.codec.Law.String())
 	c.state = stWelcome
 	c.playPrompts(false, promptWelcome)
@@ -243,8 +249,109 @@ func (c *call) run() {
 		case <-c.timerC:
 			c.timerC = nil
 			c.onTimer()
+		case now := <-watch.C:
+			c.checkMedia(now)
 		}
 	}
+}
+
+// Cause is why the gateway ended a call on its own: a peer that is gone.
+type Cause string
+
+// Causes.
+const (
+	CauseNone          Cause = ""
+	CauseCallerNoRTP   Cause = "rtp_timeout_caller" // the caller sent no RTP for sip.rtp_timeout
+	CauseAgentNoRTP    Cause = "rtp_timeout_agent"  // the agent (or transfer target) sent none
+	CauseNoAck         Cause = "no_ack"             // our 200 OK was never acknowledged
+	CauseSessionExpiry Cause = "session_expired"    // the trunk missed its session refresh (RFC 4028)
+	CauseRefreshFailed Cause = "refresh_failed"     // our session refresh was refused (408, 481) or lost
+)
+
+// errNoAck: the caller never acknowledged the 200 OK.
+var errNoAck = errors.New("sip: no ACK for the 200 OK within 64*T1")
+
+// answer sends the 200 OK and waits for its ACK. sipgo retransmits the
+// 200 (RFC 3261 §13.3.1.4) but its wait has no working bound, so the call
+// bounds it at 64·T1 and then, as §13.3.1.4 says, ends the session with a
+// BYE. No interaction exists yet, so there is nothing to tell the router.
+func (c *call) answer(body []byte) error {
+	done := make(chan error, 1)
+	go func() { done <- c.caller.RespondSDP(body) }()
+	t := time.NewTimer(64 * gosip.T1)
+	defer t.Stop()
+	var err error
+	select {
+	case err = <-done:
+		if err == nil {
+			return nil
+		}
+	case <-t.C:
+		err = errNoAck
+		c.cause = CauseNoAck
+	case <-c.ctx.Done():
+		err = context.Cause(c.ctx)
+	}
+	if c.inviteTx != nil {
+		c.inviteTx.Terminate() // stops the retransmissions; RespondSDP returns
+	}
+	<-done
+	c.hangupCaller()
+	return err
+}
+
+// mediaCheckEvery is how often the RTP watchdog looks: a fifth of the
+// timeout, between 100 ms and 5 s.
+func mediaCheckEvery(timeout time.Duration) time.Duration {
+	return min(max(timeout/5, 100*time.Millisecond), 5*time.Second)
+}
+
+// checkMedia ends the call if the caller, or the agent while bridged, has
+// sent no RTP for sip.rtp_timeout (streams on hold are not watched).
+func (c *call) checkMedia(now time.Time) {
+	limit := c.set.cfg.SIP.RTPTimeout
+	if d, watched := c.callerLeg.Silent(now); watched && d >= limit {
+		c.peerGone(CauseCallerNoRTP, "silent_for", d.Round(time.Millisecond).String())
+		return
+	}
+	if c.agentLeg != nil && (c.state == stConnected || c.state == stOutbound) {
+		if d, watched := c.agentLeg.Silent(now); watched && d >= limit {
+			c.peerGone(CauseAgentNoRTP, "silent_for", d.Round(time.Millisecond).String())
+		}
+	}
+}
+
+// peerGone ends a call whose caller, agent or trunk is gone: the
+// recording is closed, the router hears of it (a connected interaction
+// ends, by the system; one still waiting is abandoned, the caller being
+// unreachable), and both legs get a BYE.
+func (c *call) peerGone(cause Cause, args ...any) {
+	c.cause = cause
+	c.log.Warn("sip call ended: peer gone", append([]any{"cause", string(cause), "state", c.state.String(), "agent", c.agent}, args...)...)
+	c.stopPlay()
+	c.stopTimer()
+	ctx, cancel := c.rctx()
+	defer cancel()
+	switch c.state {
+	case stQueued, stRinging:
+		if err := c.g.router.Abandon(ctx, c.id); err != nil {
+			c.log.Warn("sip: abandon not recorded", "err", err)
+		}
+		c.withdrawRing()
+	case stConnected:
+		c.unbridge()
+		if err := c.g.router.End(ctx, c.id, queue.End{By: queue.PartySystem}); err != nil {
+			c.log.Warn("sip: end not recorded", "err", err)
+		}
+		c.hangupAgent()
+	case stVoicemail:
+		c.finishVoicemail()
+	case stOutbound:
+		c.hangupAgent()
+	}
+	c.withdrawRing()
+	c.hangupCaller()
+	c.state = stEnded
 }
 
 // describe builds our SDP for a leg.
@@ -1141,7 +1248,7 @@ func (c *call) cleanup() {
 	c.log.Info("sip call ended", "rtp_rx", rx, "rtp_tx", tx)
 	_ = c.callerLeg.Close()
 	if f := c.g.CallEnded; f != nil {
-		f(CallStats{ID: c.id, Agent: c.agent, CallerRx: rx, CallerTx: tx, AgentRx: c.agentRx, AgentTx: c.agentTx})
+		f(CallStats{ID: c.id, Agent: c.agent, CallerRx: rx, CallerTx: tx, AgentRx: c.agentRx, AgentTx: c.agentTx, Cause: c.cause})
 	}
 	_ = c.caller.Close()
 }

@@ -189,7 +189,9 @@ func (d *desk) logged(parts ...string) bool {
 // available through the registrar.
 func (d *desk) agent(t *testing.T) *siptest.Baresip { return d.agentMode(t, "auto") }
 
-func (d *desk) agentMode(t *testing.T, mode string) *siptest.Baresip { return d.agentAs(t, "1001", mode) }
+func (d *desk) agentMode(t *testing.T, mode string) *siptest.Baresip {
+	return d.agentAs(t, "1001", mode)
+}
 
 // agentAs starts baresip as agent id (password demo-<id>) and waits until
 // the router has it available.

@@ -93,6 +93,8 @@ type CallStats struct {
 	Agent              string
 	CallerRx, CallerTx uint64
 	AgentRx, AgentTx   uint64
+	// Cause is why the gateway ended the call itself, if it did.
+	Cause Cause
 }
 
 // gwSettings are derived from the config; Reload swaps them whole. A call
@@ -571,6 +573,7 @@ func (g *Gateway) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 		return
 	}
 	c := newCall(ctx, g, set, t, q, req, dlg, leg, offer, codec)
+	c.inviteTx = tx
 	callID := req.CallID().Value()
 	g.bind(callID, c)
 	defer g.unbind(callID)

@@ -125,12 +125,14 @@ type Leg struct {
 	digits  chan byte
 	done    chan struct{}
 	rx, tx  atomic.Uint64
+	lastRx  atomic.Int64 // unix ns of the last RTP packet, or of Configure
 
 	mu      sync.Mutex // guards the fields below
 	remote  netip.AddrPort
 	learned bool
 	codec   Codec
 	sending bool
+	peerDir Direction
 	seq     Sequencer
 	sink    func(Frame)
 	evSink  func(Event)
@@ -143,8 +145,9 @@ func newLeg(conn *net.UDPConn, release func(), log *slog.Logger) *Leg {
 	l := &Leg{
 		conn: conn, release: release, log: log, ssrc: rand.Uint32(),
 		digits: make(chan byte, 32), done: make(chan struct{}),
-		codec: Codec{Law: ALaw, PT: 8, DTMF: -1},
+		codec: Codec{Law: ALaw, PT: 8, DTMF: -1}, peerDir: Inactive,
 	}
+	l.lastRx.Store(time.Now().UnixNano())
 	go l.read()
 	return l
 }
@@ -166,6 +169,27 @@ func (l *Leg) Configure(remote netip.AddrPort, c Codec, peerDir Direction) {
 	}
 	l.codec = c
 	l.sending = remote.Port() != 0 && (peerDir == SendRecv || peerDir == RecvOnly)
+	if peerDir != l.peerDir || remote.Port() == 0 {
+		// Silence is counted afresh from a change of direction (unhold).
+		l.lastRx.Store(time.Now().UnixNano())
+	}
+	l.peerDir = peerDir
+	if remote.Port() == 0 {
+		l.peerDir = Inactive
+	}
+}
+
+// Silent is how long the peer has sent no RTP, counted from the last
+// packet or from the last change of direction, and whether it is
+// expected to send at all: a peer whose SDP says sendrecv is; one that put
+// the stream on hold (sendonly, recvonly, inactive) or rejected it is not
+// watched, since hold music or silence suppression may legitimately stop
+// its packets.
+func (l *Leg) Silent(now time.Time) (time.Duration, bool) {
+	l.mu.Lock()
+	watched := l.peerDir == SendRecv
+	l.mu.Unlock()
+	return now.Sub(time.Unix(0, l.lastRx.Load())), watched
 }
 
 // Codec is the leg's negotiated codec.
@@ -289,6 +313,7 @@ func (l *Leg) read() {
 			continue
 		}
 		l.rx.Add(1)
+		l.lastRx.Store(time.Now().UnixNano())
 		l.mu.Lock()
 		if !l.learned {
 			l.remote, l.learned = netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), true

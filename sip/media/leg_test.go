@@ -252,3 +252,50 @@ func TestRelayTelephoneEvents(t *testing.T) {
 		t.Errorf("WriteEvent without telephone-event: %v", err)
 	}
 }
+
+// TestLegSilent: a sendrecv peer's silence is measured from its last
+// packet; a peer on hold (sendonly, recvonly, inactive) is not watched,
+// and unholding starts the count afresh.
+func TestLegSilent(t *testing.T) {
+	ports, err := NewPorts("42000-42999")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := ports.Open(netip.MustParseAddr("127.0.0.1"), slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	p := peer(t)
+	pcma := Codec{Law: ALaw, PT: 8, DTMF: -1}
+	l.Configure(addr(p), pcma, SendRecv)
+	if d, watched := l.Silent(time.Now().Add(3 * time.Second)); !watched || d < 3*time.Second {
+		t.Fatalf("silent %v watched %v, want ≥ 3s and watched", d, watched)
+	}
+	pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 8, SequenceNumber: 1, Timestamp: 1, SSRC: 9}, Payload: make([]byte, 160)}
+	raw, _ := pkt.Marshal()
+	sentAt := time.Now()
+	if _, err := p.WriteToUDPAddrPort(raw, l.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for rx, _ := l.Packets(); rx == 0; rx, _ = l.Packets() {
+		if time.Now().After(deadline) {
+			t.Fatal("packet not received")
+		}
+		time.Sleep(time.Millisecond) // polling with a deadline
+	}
+	if d, _ := l.Silent(sentAt.Add(time.Second)); d > time.Second {
+		t.Errorf("silent %v one second after a packet", d)
+	}
+	for _, dir := range []Direction{SendOnly, RecvOnly, Inactive} {
+		l.Configure(addr(p), pcma, dir)
+		if _, watched := l.Silent(time.Now()); watched {
+			t.Errorf("a %v peer is watched", dir)
+		}
+	}
+	l.Configure(addr(p), pcma, SendRecv)
+	if d, watched := l.Silent(time.Now()); !watched || d > time.Second {
+		t.Errorf("after unhold: silent %v watched %v", d, watched)
+	}
+}
