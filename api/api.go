@@ -89,8 +89,8 @@ func New(cfg *config.Config, store Store, router Router, metrics *Metrics, log *
 	s.mux.HandleFunc("GET /api/v1/recordings/{id}", s.auth(s.getRecording))
 	s.mux.HandleFunc("GET /api/v1/queues", s.auth(s.queues))
 	s.mux.HandleFunc("GET /api/v1/reports/monthly", s.auth(s.monthly))
-	s.mux.HandleFunc("POST /api/v1/tickets/{id}/ack", s.auth(s.ackTicket))
-	s.mux.HandleFunc("POST /api/v1/tickets/{id}/answer", s.auth(s.answerTicket))
+	// GET /api/v1/tickets, POST /api/v1/tickets/{id}/ack and /answer (tickets.go)
+	s.mountTickets()
 	s.mountStats() // GET /api/v1/stats/today, GET /api/v1/config (stats.go)
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API path")
@@ -450,10 +450,6 @@ func (s *Server) transfer(w http.ResponseWriter, r *http.Request, p Principal) {
 		return
 	}
 	s.routerResult(w, s.router.Transfer(r.Context(), id, req.Target, req.Reason, p.Actor()))
-}
-
-func (s *Server) ackTicket(w http.ResponseWriter, r *http.Request, p Principal) {
-	s.ticketOp(w, r, p, func(id interaction.ID, agent string) error { return s.router.AckTicket(r.Context(), id, agent) })
 }
 
 func (s *Server) answerTicket(w http.ResponseWriter, r *http.Request, p Principal) {
