@@ -2,7 +2,9 @@ package web_test
 
 import (
 	"context"
+	"encoding/binary"
 	"log/slog"
+	"math"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -592,5 +594,180 @@ func TestBrowserDeskCannedAndImage(t *testing.T) {
 	}
 	if j := strings.Join(kinds, " "); !strings.Contains(j, "agent:text") || !strings.Contains(j, "agent:image") {
 		t.Fatalf("transcript %s", j)
+	}
+}
+
+// toneWAV is a 0.5 s 440 Hz tone, 8 kHz mono 16-bit PCM: a voicemail.
+func toneWAV() []byte {
+	const rate, n = 8000, 4000
+	b := make([]byte, 44+2*n)
+	copy(b, "RIFF")
+	binary.LittleEndian.PutUint32(b[4:], uint32(36+2*n))
+	copy(b[8:], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(b[16:], 16)
+	binary.LittleEndian.PutUint16(b[20:], 1) // PCM
+	binary.LittleEndian.PutUint16(b[22:], 1) // mono
+	binary.LittleEndian.PutUint32(b[24:], rate)
+	binary.LittleEndian.PutUint32(b[28:], rate*2)
+	binary.LittleEndian.PutUint16(b[32:], 2)
+	binary.LittleEndian.PutUint16(b[34:], 16)
+	copy(b[36:], "data")
+	binary.LittleEndian.PutUint32(b[40:], 2*n)
+	for i := range n {
+		v := int16(8000 * math.Sin(2*math.Pi*440*float64(i)/rate))
+		binary.LittleEndian.PutUint16(b[44+2*i:], uint16(v))
+	}
+	return b
+}
+
+// TestBrowserDeskMessages: agent 1001's desk lists the open messages of
+// its queue (M3) with countdowns, the caller's number masked; it claims a
+// web message and a voicemail, reads the text, loads the voicemail into
+// the player through the API (audited), and answers the web message. A
+// message past its deadlines shows red. The store holds the
+// acknowledgements, the answer and the audit of the recording.
+func TestBrowserDeskMessages(t *testing.T) {
+	tab, artifacts := browser(t)
+	env := startFull(t)
+	base := env.http.URL
+	ctx := context.Background()
+
+	w, err := env.db.Blobs().Create("voicemail/browser.wav")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(toneWAV()); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	web, err := env.router.CreateTicket(ctx, queue.Ticket{Channel: interaction.Message, Queue: "etax",
+		Taxpayer: queue.Taxpayer{Phone: "13800138000", Name: "王五"}, Topic: "发票",
+		Data: map[string]string{"text": "开票软件升级后无法登录，请回电。", "source": "web"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm, err := env.router.CreateTicket(ctx, queue.Ticket{Channel: interaction.Message, Queue: "etax",
+		Taxpayer: queue.Taxpayer{Phone: "13900139000"},
+		Data:     map[string]string{"recording": "voicemail/browser.wav", "duration_ms": "500"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As sip does: the recording on the voicemail ticket. And a message
+	// from last week that nobody read, straight into the store.
+	old := time.Now().Add(-7 * 24 * time.Hour)
+	late := interaction.NewID(old)
+	env.db.Emit(interaction.Event{Type: interaction.RecordingStarted, At: time.Now(), ID: vm.ID,
+		Channel: interaction.Message, Data: map[string]string{"recording": "voicemail/browser.wav"}})
+	if err := env.db.Append(ctx, interaction.Event{Type: interaction.TicketCreated, At: old, ID: late,
+		Channel: interaction.Message, Queue: "etax", Data: map[string]string{
+			"ack_by": old.Add(24 * time.Hour).Format(time.RFC3339), "answer_by": old.Add(48 * time.Hour).Format(time.RFC3339),
+			"taxpayer_phone": "13700137000", "text": "上周的留言", "source": "web"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.db.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	card := func(id interaction.ID) string { return `#tickets li.ticket[data-ticket="` + string(id) + `"]` }
+	do(t, tab, "desk login and messages tab",
+		chromedp.Navigate(base+"/desk"),
+		chromedp.WaitVisible(chromedp.CSS("#login-form")),
+		chromedp.SendKeys(chromedp.CSS("#agent"), "1001"),
+		chromedp.SendKeys(chromedp.CSS("#password"), "demo-1001"),
+		chromedp.Click(chromedp.CSS("#login")),
+		chromedp.WaitVisible(chromedp.CSS("#desk")),
+		chromedp.Click(chromedp.CSS("#tab-messages")),
+		chromedp.WaitVisible(chromedp.CSS(card(web.ID))),
+		chromedp.WaitVisible(chromedp.CSS(card(vm.ID))),
+		chromedp.WaitVisible(chromedp.CSS(card(late))),
+	)
+	if got := textOf(t, tab, "#msg-count"); got != "3" {
+		t.Fatalf("messages tab count %q", got)
+	}
+	// Before the claim: masked number, no message.
+	if got := textOf(t, tab, card(web.ID)+" .who"); !strings.Contains(got, "138****8000") || strings.Contains(got, "13800138000") {
+		t.Fatalf("unclaimed web message shows %q", got)
+	}
+	html, err := chromedp.Run(tab, chromedp.OuterHTML(chromedp.CSS("#tickets")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(html, "无法登录") {
+		t.Fatal("the message text is on the page before the claim")
+	}
+	// Past its deadlines: red; the others count down.
+	waitJS(t, tab, "the old message is overdue",
+		`document.querySelector('`+card(late)+`').classList.contains('overdue') &&
+		 document.querySelector('`+card(late)+` .deadline.answer-by').classList.contains('overdue') &&
+		 document.querySelector('`+card(late)+` .deadline.answer-by .left').textContent.startsWith('已超时') &&
+		 !document.querySelector('`+card(web.ID)+`').classList.contains('overdue') &&
+		 document.querySelector('`+card(web.ID)+` .deadline.ack-by .left').textContent.startsWith('剩余') &&
+		 document.getElementById('msg-count').classList.contains('overdue')`)
+
+	do(t, tab, "claim the web message",
+		chromedp.Click(chromedp.CSS(card(web.ID)+" button.claim")),
+		chromedp.WaitVisible(chromedp.CSS(card(web.ID)+" .text")),
+	)
+	if got := textOf(t, tab, card(web.ID)+" .text"); got != "开票软件升级后无法登录，请回电。" {
+		t.Fatalf("claimed web message shows %q", got)
+	}
+	if got := textOf(t, tab, card(web.ID)+" .who"); !strings.Contains(got, "13800138000") || !strings.Contains(got, "王五") {
+		t.Fatalf("claimed web message: %q", got)
+	}
+	do(t, tab, "claim and load the voicemail",
+		chromedp.Click(chromedp.CSS(card(vm.ID)+" button.claim")),
+		chromedp.WaitVisible(chromedp.CSS(card(vm.ID)+" button.listen")),
+		chromedp.Click(chromedp.CSS(card(vm.ID)+" button.listen")),
+	)
+	waitJS(t, tab, "the voicemail is in the player",
+		`(() => { const a = document.querySelector('`+card(vm.ID)+` audio.player');
+		  return a.src.startsWith('blob:') && a.readyState >= 1 && a.duration > 0.4 && a.duration < 0.6; })()`)
+	screenshot(t, tab, artifacts, "desk-messages.png")
+
+	do(t, tab, "answer the web message",
+		chromedp.SetValue(chromedp.CSS(card(web.ID)+" select.disposition"), "resolved"),
+		chromedp.Click(chromedp.CSS(card(web.ID)+" button.answer")),
+	)
+	waitJS(t, tab, "the answered message leaves the list", `!document.querySelector('`+card(web.ID)+`')`)
+	if got := textOf(t, tab, "#msg-count"); got != "2" {
+		t.Fatalf("messages tab count after the answer %q", got)
+	}
+
+	if err := env.db.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	kinds := func(id interaction.ID) []string {
+		evs, err := env.db.Events(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range evs {
+			switch e.Type {
+			case interaction.TicketAcknowledged, interaction.TicketAnswered:
+				out = append(out, e.Type.String()+":"+e.Actor)
+			case interaction.Audit:
+				out = append(out, "audit:"+e.Data["what"]+":"+e.Actor)
+			}
+		}
+		return out
+	}
+	if got, want := strings.Join(kinds(web.ID), " "), "ticket_acknowledged:agent:1001 ticket_answered:agent:1001"; got != want {
+		t.Errorf("web message events %q, want %q", got, want)
+	}
+	if got, want := strings.Join(kinds(vm.ID), " "), "ticket_acknowledged:agent:1001 audit:recording:agent:1001"; got != want {
+		t.Errorf("voicemail events %q, want %q", got, want)
+	}
+	rec, err := env.db.Interaction(web.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.State != interaction.StateEnded || rec.Disposition != interaction.Resolved || rec.Agent != "1001" {
+		t.Errorf("answered web message: %+v", rec)
+	}
+	if rec, err := env.db.Interaction(vm.ID); err != nil || rec.State != interaction.StateOpen || rec.Agent != "1001" {
+		t.Errorf("claimed voicemail: %+v, %v", rec, err)
 	}
 }

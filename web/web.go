@@ -42,10 +42,12 @@ func Handler() http.Handler {
 // headers adds the pages' security headers. The chat widget may be framed
 // by an e-tax page, so it sets no frame-ancestors restriction of its own;
 // the deployment's reverse proxy narrows that to the bureau's hosts.
+// media-src allows blob: because the desk plays a voicemail it fetched
+// with its bearer token.
 func headers(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Security-Policy",
-			"default-src 'self'; img-src 'self' data: blob:; connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'")
+			"default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Referrer-Policy", "same-origin")
 		h.ServeHTTP(w, r)

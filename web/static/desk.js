@@ -5,6 +5,9 @@
   const $ = (id) => document.getElementById(id);
   const store = window.sessionStorage;
   const TOKEN = 'taxline.desk.token';
+  // The API bearer token from POST /api/v1/login, for the messages tab.
+  const API_TOKEN = 'taxline.desk.api';
+  const MESSAGES = 'messages'; // the messages tab's id in `active`
 
   let ws = null;
   let retry = 0;
@@ -126,7 +129,10 @@
       c.tab.classList.toggle('active', cid === id);
       if (cid === id) c.tab.classList.remove('alert');
     }
-    $('empty').hidden = chats.size > 0;
+    const m = id === MESSAGES;
+    $('messages').hidden = !m;
+    $('tab-messages').classList.toggle('active', m);
+    $('empty').hidden = m || chats.size > 0;
   }
 
   function openChat(f) {
@@ -284,6 +290,8 @@
         $('desk').hidden = false;
         $('login-error').hidden = true;
         $('me').textContent = '工号 ' + f.agent + (f.name ? ' ' + f.name : '');
+        me = f.agent;
+        refreshTickets();
         break;
       case 'agent': {
         const s = $('state');
@@ -359,6 +367,7 @@
       case 'error':
         if (f.code === 'bad_login') {
           store.removeItem(TOKEN);
+          store.removeItem(API_TOKEN);
           $('login-error').textContent = f.text;
           $('login-error').hidden = false;
           $('login-form').hidden = false;
@@ -370,9 +379,236 @@
     }
   }
 
+  // Messages (M3): voicemail, web messages and follow-ups, from the REST
+  // API (docs/PAGES.md). The list is polled; countdowns tick every second.
+  let me = '';
+  const tickets = new Map(); // ticket id → {el, t, blob}
+  let pollTimer = 0;
+
+  const kindNames = { voicemail: '语音留言', web: '网上留言', follow_up: '稍后答复' };
+
+  async function api(method, path, body) {
+    const tok = store.getItem(API_TOKEN);
+    if (!tok) throw new Error('留言功能未登录，请刷新页面后重新登录');
+    const init = { method, headers: { Authorization: 'Bearer ' + tok } };
+    if (body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    const r = await fetch(path, init);
+    if (r.status === 401) {
+      store.removeItem(API_TOKEN);
+      throw new Error('登录已过期，请刷新页面后重新登录');
+    }
+    return r;
+  }
+
+  async function apiLogin(agent, password) {
+    try {
+      const r = await fetch('/api/v1/login', {
+        method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ agent, password }),
+      });
+      if (!r.ok) return;
+      const j = await r.json();
+      store.setItem(API_TOKEN, j.token);
+      refreshTickets();
+    } catch (e) {
+      $('msg-status').textContent = '留言列表暂不可用';
+    }
+  }
+
+  function when(iso) {
+    return new Date(iso).toLocaleString('zh-CN', { month: 'numeric', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+  }
+
+  function span(ms) {
+    const m = Math.floor(Math.abs(ms) / 60000);
+    const d = Math.floor(m / 1440);
+    const h = Math.floor((m % 1440) / 60);
+    if (d > 0) return d + '天' + h + '小时';
+    if (h > 0) return h + '小时' + (m % 60) + '分';
+    return (m % 60) + '分' + Math.floor((Math.abs(ms) % 60000) / 1000) + '秒';
+  }
+
+  // tick updates every countdown; a deadline past is red.
+  function tick() {
+    const now = Date.now();
+    let overdue = 0;
+    for (const { el, t } of tickets.values()) {
+      let late = t.overdue;
+      for (const d of el.querySelectorAll('.deadline')) {
+        const left = d.querySelector('.left');
+        if (d.dataset.done) {
+          d.classList.remove('overdue');
+          d.classList.add('done');
+          left.textContent = d.dataset.done;
+          continue;
+        }
+        const ms = Date.parse(d.dataset.at) - now;
+        d.classList.toggle('overdue', ms < 0);
+        left.textContent = (ms < 0 ? '已超时 ' : '剩余 ') + span(ms);
+        if (ms < 0) late = true;
+      }
+      el.classList.toggle('overdue', late);
+      if (late) overdue++;
+    }
+    const c = $('msg-count');
+    c.textContent = tickets.size ? String(tickets.size) : '';
+    c.classList.toggle('overdue', overdue > 0);
+  }
+
+  function renderTicket(t) {
+    let item = tickets.get(t.id);
+    if (!item) {
+      const el = $('ticket-template').content.firstElementChild.cloneNode(true);
+      el.dataset.ticket = t.id;
+      item = { el, t, blob: '' };
+      tickets.set(t.id, item);
+      wireTicket(item);
+    }
+    item.t = t;
+    const el = item.el;
+    const mine = t.agent === me;
+    el.classList.toggle('unowned', !t.agent);
+    el.classList.toggle('mine', mine);
+    el.querySelector('.kind').textContent = kindNames[t.kind] || '留言';
+    el.querySelector('.owner').textContent = mine ? '我的' : (t.agent ? '坐席 ' + t.agent : '待认领');
+    const who = ['队列 ' + t.queue];
+    if (t.topic) who.push('类别 ' + t.topic);
+    if (t.taxpayer_name) who.push('姓名 ' + t.taxpayer_name);
+    if (t.taxpayer_id) who.push('识别号 ' + t.taxpayer_id);
+    if (t.taxpayer_phone) who.push('电话 ' + t.taxpayer_phone);
+    if (t.parent && t.kind === 'follow_up') who.push('来自会话 …' + t.parent.slice(-6));
+    who.push('留言时间 ' + when(t.offered_at));
+    el.querySelector('.who').textContent = who.join(' · ');
+    const ack = el.querySelector('.deadline.ack-by');
+    ack.dataset.at = t.ack_by;
+    ack.querySelector('.at').textContent = when(t.ack_by);
+    if (t.acknowledged_at) ack.dataset.done = '已认领 ' + when(t.acknowledged_at);
+    else delete ack.dataset.done;
+    const ans = el.querySelector('.deadline.answer-by');
+    ans.dataset.at = t.answer_by;
+    ans.querySelector('.at').textContent = when(t.answer_by);
+
+    // The message is shown once the ticket is the agent's (claimed).
+    const body = el.querySelector('.t-body');
+    body.hidden = t.masked || (!t.text && !t.recording);
+    const text = el.querySelector('.text');
+    text.hidden = !t.text;
+    text.textContent = t.text || '';
+    el.querySelector('.voice').hidden = !t.recording;
+    el.querySelector('.claim').hidden = !!t.acknowledged_at;
+    el.querySelector('.claim').textContent = t.agent ? '确认已阅' : '认领';
+    el.querySelector('.answer-box').hidden = !mine || !t.acknowledged_at;
+  }
+
+  function wireTicket(item) {
+    const el = item.el;
+    const scope = el.querySelector('.scope-reason');
+    for (const r of hello.scope_reasons || []) option(scope, r, r);
+    const disp = el.querySelector('.disposition');
+    disp.onchange = () => { scope.hidden = disp.value !== 'out_of_scope'; };
+    el.querySelector('.claim').onclick = () => claim(item);
+    el.querySelector('.listen').onclick = () => listen(item);
+    el.querySelector('button.answer').onclick = () => answer(item, disp.value, scope.value);
+  }
+
+  function dropTicket(id) {
+    const item = tickets.get(id);
+    if (!item) return;
+    if (item.blob) URL.revokeObjectURL(item.blob);
+    item.el.remove();
+    tickets.delete(id);
+  }
+
+  async function refreshTickets() {
+    clearTimeout(pollTimer);
+    if (!loggedIn || !store.getItem(API_TOKEN)) return;
+    pollTimer = setTimeout(refreshTickets, 15000);
+    try {
+      const r = await api('GET', '/api/v1/tickets');
+      if (!r.ok) throw new Error('留言列表读取失败（' + r.status + '）');
+      const list = await r.json();
+      const seen = new Set();
+      const ul = $('tickets');
+      for (const t of list) {
+        seen.add(t.id);
+        renderTicket(t);
+        ul.appendChild(tickets.get(t.id).el); // keeps the server's order: nearest deadline first
+      }
+      for (const id of [...tickets.keys()]) if (!seen.has(id)) dropTicket(id);
+      $('msg-empty').hidden = tickets.size > 0;
+      $('msg-status').textContent = '更新于 ' + time();
+      tick();
+    } catch (e) {
+      $('msg-status').textContent = e.message;
+    }
+  }
+
+  async function claim(item) {
+    try {
+      const r = await api('POST', '/api/v1/tickets/' + item.t.id + '/ack');
+      if (r.status === 403) throw new Error('该留言已由其他坐席认领，或不属于您的队列');
+      if (r.status === 409) throw new Error('该留言已处理');
+      if (!r.ok) throw new Error('认领失败（' + r.status + '）');
+      renderTicket(await r.json());
+      tick();
+      toast('已认领，请在回复时限内答复纳税人');
+    } catch (e) {
+      toast(e.message);
+      refreshTickets();
+    }
+  }
+
+  // listen fetches the voicemail with the bearer token (an <audio src>
+  // cannot send it) and plays it from a Blob URL. Each fetch is audited.
+  async function listen(item) {
+    const audio = item.el.querySelector('.player');
+    try {
+      if (!item.blob) {
+        const r = await api('GET', item.t.recording);
+        if (!r.ok) throw new Error('留言录音读取失败（' + r.status + '）');
+        item.blob = URL.createObjectURL(await r.blob());
+        audio.src = item.blob;
+      }
+      audio.hidden = false;
+      await audio.play().catch(() => {});
+    } catch (e) {
+      toast(e.message);
+    }
+  }
+
+  async function answer(item, disposition, scopeReason) {
+    const body = {};
+    if (disposition === 'out_of_scope') {
+      if (!scopeReason) { toast('请选择不属于服务范围的原因'); return; }
+      body.scope_reason = scopeReason;
+    }
+    try {
+      const r = await api('POST', '/api/v1/tickets/' + item.t.id + '/answer?disposition=' + encodeURIComponent(disposition), body);
+      if (r.status === 403) throw new Error('只能回复自己认领的留言');
+      if (r.status === 409) throw new Error('请先认领该留言，或该留言已处理');
+      if (!r.ok) throw new Error('提交失败（' + r.status + '）');
+      dropTicket(item.t.id);
+      $('msg-empty').hidden = tickets.size > 0;
+      tick();
+      toast('已标记为已回复');
+    } catch (e) {
+      toast(e.message);
+    }
+  }
+
+  $('tab-messages').onclick = () => { select(MESSAGES); refreshTickets(); };
+  $('msg-refresh').onclick = refreshTickets;
+  setInterval(tick, 1000);
+
   $('login-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    send({ type: 'login', agent: $('agent').value.trim(), password: $('password').value });
+    const agent = $('agent').value.trim();
+    const password = $('password').value;
+    send({ type: 'login', agent, password });
+    apiLogin(agent, password);
     $('password').value = '';
   });
   $('status-available').onclick = () => send({ type: 'status', status: 'available' });
