@@ -42,7 +42,7 @@ type Router interface {
 	Snapshot(ctx context.Context) (queue.Snapshot, error)
 	Transfer(ctx context.Context, id interaction.ID, target, reason, actor string) error
 	AckTicket(ctx context.Context, id interaction.ID, agent string) error
-	AnswerTicket(ctx context.Context, id interaction.ID, agent string, d interaction.Disposition) error
+	AnswerTicket(ctx context.Context, id interaction.ID, a queue.TicketAnswer) error
 }
 
 var _ Router = (*queue.Router)(nil)
@@ -452,35 +452,16 @@ func (s *Server) transfer(w http.ResponseWriter, r *http.Request, p Principal) {
 	s.routerResult(w, s.router.Transfer(r.Context(), id, req.Target, req.Reason, p.Actor()))
 }
 
-func (s *Server) answerTicket(w http.ResponseWriter, r *http.Request, p Principal) {
-	d := interaction.Resolved
-	if v := r.URL.Query().Get("disposition"); v != "" {
-		var err error
-		if d, err = interaction.ParseDisposition(v); err != nil {
-			writeError(w, http.StatusBadRequest, "unknown disposition")
-			return
-		}
-	}
-	s.ticketOp(w, r, p, func(id interaction.ID, agent string) error {
-		return s.router.AnswerTicket(r.Context(), id, agent, d)
-	})
-}
-
-func (s *Server) ticketOp(w http.ResponseWriter, r *http.Request, p Principal, op func(interaction.ID, string) error) {
+// answerTicket asks the router to close a ticket the caller has been
+// checked to own (or to supervise).
+func (s *Server) answerTicket(w http.ResponseWriter, r *http.Request, p Principal, ta queue.TicketAnswer) {
 	id := interaction.ID(r.PathValue("id"))
 	if !id.Valid() {
 		writeError(w, http.StatusBadRequest, "malformed ticket id")
 		return
 	}
-	if !p.can(config.RoleAgent, config.RoleSupervisor, config.RoleAdmin) {
-		writeError(w, http.StatusForbidden, "role "+string(p.Role)+" may not work tickets")
-		return
-	}
-	agent := p.Agent
-	if agent == "" {
-		agent = p.Name
-	}
-	s.routerResult(w, op(id, agent))
+	ta.Agent, ta.By = p.Agent, p.Actor()
+	s.routerResult(w, s.router.AnswerTicket(r.Context(), id, ta))
 }
 
 func (s *Server) routerResult(w http.ResponseWriter, err error) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/taxline/taxline/config"
 	"github.com/taxline/taxline/interaction"
+	"github.com/taxline/taxline/queue"
 	"github.com/taxline/taxline/storage"
 )
 
@@ -407,9 +408,8 @@ type answerBody struct {
 
 // answer serves POST /api/v1/tickets/{id}/answer?disposition=: the owner
 // (or a supervisor or admin) answered the ticket (M3). An out_of_scope
-// answer needs a configured scope_reason (P4). The router's AnswerTicket
-// takes no data, so the note and the scope reason are checked but not
-// stored yet.
+// answer needs a configured scope_reason (P4); it and the note are stored
+// on the ticket.
 func (d *ticketDesk) answer(w http.ResponseWriter, r *http.Request, p Principal) {
 	s := d.s
 	if !p.can(config.RoleAgent, config.RoleSupervisor, config.RoleAdmin) {
@@ -445,9 +445,5 @@ func (d *ticketDesk) answer(w http.ResponseWriter, r *http.Request, p Principal)
 		writeError(w, http.StatusConflict, "the ticket is already answered")
 		return
 	}
-	if body.Note != "" || body.ScopeReason != "" {
-		s.log.Warn("api ticket answer: note and scope reason not stored (the router's AnswerTicket takes no data)",
-			"id", rec.ID, "actor", p.Actor())
-	}
-	s.answerTicket(w, r, p)
+	s.answerTicket(w, r, p, queue.TicketAnswer{Disposition: disp, ScopeReason: body.ScopeReason, Note: body.Note})
 }

@@ -303,7 +303,8 @@ func TestTicketClaimAndAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	if rec.State != interaction.StateEnded || rec.Agent != "1001" || rec.Disposition != interaction.OutOfScope ||
-		rec.AcknowledgedAt.IsZero() || rec.TicketAnswered.IsZero() {
+		rec.AcknowledgedAt.IsZero() || rec.TicketAnswered.IsZero() ||
+		rec.ScopeReason != outOfScope["scope_reason"] || rec.Note != outOfScope["note"] {
 		t.Fatalf("answered web message: %+v", rec)
 	}
 	evs, _ := f.db.Events(f.web)

@@ -33,7 +33,9 @@ type Record struct {
 	Recording   string      `json:"recording,omitempty"`
 	Rings       int         `json:"rings,omitempty"`
 	Score       int         `json:"score,omitempty"`
-	Comment     string      `json:"comment,omitempty"`
+	// Note is what the agent wrote when answering a ticket.
+	Note    string `json:"note,omitempty"`
+	Comment string `json:"comment,omitempty"`
 
 	// Ticket fields, for messages and follow-ups (M3).
 	Parent         ID        `json:"parent,omitempty"`
@@ -171,9 +173,14 @@ func (r *Record) Apply(e Event) {
 		} else {
 			r.Disposition = Resolved
 		}
-		if e.Agent != "" {
+		if r.Agent == "" {
+			// The owner keeps the ticket when a supervisor answers it.
 			r.Agent = e.Agent
 		}
+		if s := e.Data["scope_reason"]; s != "" {
+			r.ScopeReason = s
+		}
+		r.Note = e.Data["note"]
 	case TicketOverdue:
 		r.Overdue = true
 	}

@@ -284,6 +284,20 @@ type Ticket struct {
 	AnswerWithin int
 }
 
+// TicketAnswer is how a ticket was answered.
+type TicketAnswer struct {
+	// Agent answered it, if an agent did ("" for a supervisor's token).
+	Agent string
+	// By is the actor for the audit trail ("agent:1001", "token:ops");
+	// default: Agent's actor.
+	By          string
+	Disposition interaction.Disposition
+	// ScopeReason is the configured reason of an out-of-scope answer (P4).
+	ScopeReason string
+	// Note is what the agent wrote about the answer.
+	Note string
+}
+
 // TicketInfo is a created ticket with its deadlines.
 type TicketInfo struct {
 	ID       interaction.ID

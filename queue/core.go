@@ -823,20 +823,42 @@ func (c *core) ackTicket(id interaction.ID, agentID string, now time.Time) error
 	return nil
 }
 
-func (c *core) answerTicket(id interaction.ID, agentID string, d interaction.Disposition, now time.Time) error {
+func (c *core) answerTicket(id interaction.ID, ta TicketAnswer, now time.Time) error {
 	t := c.tickets[id]
 	if t == nil {
 		return ErrUnknownInteraction
 	}
+	if ta.Disposition == interaction.OutOfScope && ta.ScopeReason == "" {
+		return fmt.Errorf("queue: an out-of-scope answer needs a reason")
+	}
+	if ta.ScopeReason != "" && !slices.Contains(c.cfg.ScopeReasons, ta.ScopeReason) {
+		return fmt.Errorf("queue: %q is not a configured out-of-scope reason", ta.ScopeReason)
+	}
+	by := ta.By
+	if by == "" {
+		by = interaction.AgentActor(ta.Agent)
+	}
 	if !t.acked {
-		if err := c.ackTicket(id, agentID, now); err != nil {
-			return err
+		t.acked = true
+		if t.owner == "" {
+			t.owner = ta.Agent
 		}
+		c.disarm(&t.ack)
+		c.emit(interaction.Event{Type: interaction.TicketAcknowledged, At: now, ID: id, Agent: ta.Agent, Actor: by})
 	}
 	c.disarm(&t.answer)
 	delete(c.tickets, id)
-	c.emit(interaction.Event{Type: interaction.TicketAnswered, At: now, ID: id, Agent: agentID,
-		Actor: interaction.AgentActor(agentID), Disposition: d})
+	var data map[string]string
+	for k, v := range map[string]string{"scope_reason": ta.ScopeReason, "note": ta.Note} {
+		if v != "" {
+			if data == nil {
+				data = map[string]string{}
+			}
+			data[k] = v
+		}
+	}
+	c.emit(interaction.Event{Type: interaction.TicketAnswered, At: now, ID: id, Agent: ta.Agent,
+		Actor: by, Disposition: ta.Disposition, Data: data})
 	return nil
 }
 

@@ -254,9 +254,10 @@ func (r *Router) AckTicket(ctx context.Context, id interaction.ID, agent string)
 	return r.do(ctx, func(now time.Time) error { return r.core.ackTicket(id, agent, now) })
 }
 
-// AnswerTicket closes a ticket as answered.
-func (r *Router) AnswerTicket(ctx context.Context, id interaction.ID, agent string, d interaction.Disposition) error {
-	return r.do(ctx, func(now time.Time) error { return r.core.answerTicket(id, agent, d, now) })
+// AnswerTicket closes a ticket as answered. An out-of-scope answer needs
+// a configured reason (P4).
+func (r *Router) AnswerTicket(ctx context.Context, id interaction.ID, a TicketAnswer) error {
+	return r.do(ctx, func(now time.Time) error { return r.core.answerTicket(id, a, now) })
 }
 
 // RestoreTickets re-arms the deadlines of tickets that were open when the

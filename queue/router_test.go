@@ -573,13 +573,18 @@ func TestTicketDeadlinesM3(t *testing.T) {
 		if ev := h.ev.Of(interaction.TicketOverdue, info.ID); len(ev) != 1 || ev[0].Data["deadline"] != "ack" {
 			t.Fatalf("overdue events = %+v", ev)
 		}
-		h.must(h.r.AnswerTicket(h.ctx, info.ID, "a1", interaction.Resolved))
+		if err := h.r.AnswerTicket(h.ctx, info.ID, queue.TicketAnswer{Agent: "a1", Disposition: interaction.OutOfScope}); err == nil {
+			t.Fatal("an out-of-scope answer without a reason was accepted")
+		}
+		h.must(h.r.AnswerTicket(h.ctx, info.ID, queue.TicketAnswer{Agent: "a1", Disposition: interaction.OutOfScope,
+			ScopeReason: "税收政策咨询", Note: "已电话告知拨打12366"}))
 		advance(48 * time.Hour)
 		if n := len(h.ev.Of(interaction.TicketOverdue, info.ID)); n != 1 {
 			t.Errorf("answered ticket went overdue again")
 		}
-		if rec := h.ev.Record(info.ID); rec.State != interaction.StateEnded || !rec.Overdue {
-			t.Errorf("ticket record = %v overdue=%v", rec.State, rec.Overdue)
+		if rec := h.ev.Record(info.ID); rec.State != interaction.StateEnded || !rec.Overdue || rec.Agent != "a1" ||
+			rec.ScopeReason != "税收政策咨询" || rec.Note != "已电话告知拨打12366" || rec.Disposition != interaction.OutOfScope {
+			t.Errorf("ticket record = %+v", rec)
 		}
 	})
 }
