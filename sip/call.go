@@ -143,6 +143,11 @@ type call struct {
 	// cause says why the gateway itself ended the call (a dead peer);
 	// empty when a party hung up or the router closed it.
 	cause Cause
+	// st is the trunk leg's session timer (RFC 4028), seC its timer.
+	st        sessionTimer
+	seTimer   *time.Timer
+	seC       <-chan time.Time
+	callerSDP []byte // our SDP as the caller has it, for a re-INVITE refresh
 
 	fromRouter  chan routerMsg
 	sipIn       chan *sipMsg
@@ -224,6 +229,8 @@ func (c *call) run() {
 	}
 	watch := time.NewTicker(mediaCheckEvery(c.set.cfg.SIP.RTPTimeout))
 	defer watch.Stop()
+	c.armSession()
+	defer c.stopSession()
 	c.log.Info("sip call answered", "queue", c.queue, "from", callerNumber(c.invite), "codec", c.codec.Law.String())
 	c.state = stWelcome
 	c.playPrompts(false, promptWelcome)
@@ -251,6 +258,9 @@ func (c *call) run() {
 			c.onTimer()
 		case now := <-watch.C:
 			c.checkMedia(now)
+		case <-c.seC:
+			c.seC = nil
+			c.onSessionTimer()
 		}
 	}
 }
@@ -276,16 +286,24 @@ var errNoAck = errors.New("sip: no ACK for the 200 OK within 64*T1")
 // bounds it at 64·T1 and then, as §13.3.1.4 says, ends the session with a
 // BYE. No interaction exists yet, so there is nothing to tell the router.
 func (c *call) answer(body []byte) error {
+	c.callerSDP = body
+	// The dialog's copy of the INVITE carries the To tag it chose.
+	res := gosip.NewSDPResponseFromRequest(c.caller.InviteRequest, body)
+	for _, h := range c.st.headers() {
+		res.AppendHeader(h)
+	}
 	done := make(chan error, 1)
-	go func() { done <- c.caller.RespondSDP(body) }()
+	go func() { done <- c.caller.WriteResponse(res) }()
 	t := time.NewTimer(64 * gosip.T1)
 	defer t.Stop()
 	var err error
+	returned := false
 	select {
 	case err = <-done:
 		if err == nil {
 			return nil
 		}
+		returned = true
 	case <-t.C:
 		err = errNoAck
 		c.cause = CauseNoAck
@@ -293,9 +311,11 @@ func (c *call) answer(body []byte) error {
 		err = context.Cause(c.ctx)
 	}
 	if c.inviteTx != nil {
-		c.inviteTx.Terminate() // stops the retransmissions; RespondSDP returns
+		c.inviteTx.Terminate() // stops the retransmissions; WriteResponse returns
 	}
-	<-done
+	if !returned {
+		<-done
+	}
 	c.hangupCaller()
 	return err
 }
@@ -859,6 +879,15 @@ func (c *call) onSIP(m *sipMsg) {
 		default:
 			respond(m.tx, req, gosip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 		}
+	case gosip.UPDATE:
+		switch {
+		case fromCaller:
+			c.update(m, &c.caller.Dialog, c.callerLeg)
+		case fromAgent:
+			c.update(m, &c.agentDlg.Dialog, c.agentLeg)
+		default:
+			respond(m.tx, req, gosip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		}
 	case gosip.INFO:
 		respond(m.tx, req, gosip.StatusOK, "OK")
 		if fromCaller {
@@ -917,7 +946,32 @@ func (c *call) reinvite(m *sipMsg, d *sipgo.Dialog, leg *media.Leg) {
 	}
 	res := gosip.NewSDPResponseFromRequest(m.req, body)
 	res.AppendHeader(gosip.HeaderClone(&c.g.dua.ContactHDR))
+	if leg == c.callerLeg {
+		// A re-INVITE from the trunk also refreshes the session.
+		c.callerSDP = body
+		for _, h := range c.refreshed(m.req) {
+			res.AppendHeader(h)
+		}
+	}
 	_ = m.tx.Respond(res)
+}
+
+// update answers an UPDATE (RFC 3311): a session refresh (RFC 4028) from
+// the trunk, or, with a body, a media change like a re-INVITE's.
+func (c *call) update(m *sipMsg, d *sipgo.Dialog, leg *media.Leg) {
+	if len(m.req.Body()) > 0 {
+		c.reinvite(m, d, leg)
+		return
+	}
+	if err := d.ReadRequest(m.req, m.tx); err != nil {
+		respond(m.tx, m.req, gosip.StatusInternalServerError, "Server Internal Error")
+		return
+	}
+	var hdrs []gosip.Header
+	if leg == c.callerLeg {
+		hdrs = c.refreshed(m.req)
+	}
+	respond(m.tx, m.req, gosip.StatusOK, "OK", hdrs...)
 }
 
 func (c *call) onCallerHangup() {

@@ -201,6 +201,7 @@ func NewGateway(cfg *config.Config, router Router, store Store, log *slog.Logger
 	g.srv.OnAck(g.guarded(g.onAck))
 	g.srv.OnBye(g.guarded(g.inDialog))
 	g.srv.OnInfo(g.guarded(g.inDialog))
+	g.srv.OnUpdate(g.guarded(g.inDialog))
 	g.srv.OnNotify(g.guarded(g.inDialog))
 	g.srv.OnRefer(g.guarded(g.inDialog))
 	g.srv.OnOptions(g.guarded(func(req *gosip.Request, tx gosip.ServerTransaction) {
@@ -554,6 +555,11 @@ func (g *Gateway) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 		respond(tx, req, gosip.StatusNotAcceptableHere, "Not Acceptable Here")
 		return
 	}
+	st, err := negotiateSession(req, set.cfg.SIP.SessionExpires)
+	if err != nil {
+		sessionTooSmall(tx, req)
+		return
+	}
 	ctx, ok := g.begin()
 	if !ok {
 		respond(tx, req, gosip.StatusServiceUnavailable, "Service Unavailable")
@@ -574,6 +580,7 @@ func (g *Gateway) onInvite(req *gosip.Request, tx gosip.ServerTransaction) {
 	}
 	c := newCall(ctx, g, set, t, q, req, dlg, leg, offer, codec)
 	c.inviteTx = tx
+	c.st = st
 	callID := req.CallID().Value()
 	g.bind(callID, c)
 	defer g.unbind(callID)
