@@ -47,7 +47,8 @@
 # (extra environment for taxline, e.g. "GOGC=200"); PHASES (default
 # "calls media conc"); PROFILE=FILE runs taxline's phone path in-process
 # (sip/siptest/load: store, router, gateway, no HTTP) instead of `taxline
-# serve` and writes a CPU profile of the whole run to FILE (go tool pprof).
+# serve` and writes a CPU profile of the whole run to FILE (go tool pprof);
+# with it, LOAD_DEBUG=1 logs at DEBUG (RTP send failures among others).
 # SIPp and the servers share the machine; on 2 cores keep the rates as they are.
 set -euo pipefail
 
@@ -356,6 +357,7 @@ if [ -n "$PROFILE" ]; then
 	# writing a CPU profile of the whole run when it stops.
 	(cd "$here" && go build -o "$work/load" ./sip/siptest/load)
 	server=("$work/load" -config "$work/taxline.yaml" -cpuprofile "$PROFILE")
+	[ "${LOAD_DEBUG:-0}" = 1 ] && server+=(-debug)
 fi
 # shellcheck disable=SC2086 # TAXLINE_ENV is a list of NAME=value words
 env $TAXLINE_ENV "${server[@]}" > "$work/taxline.log" 2>&1 &

@@ -31,8 +31,13 @@ import (
 func main() {
 	cfgPath := flag.String("config", "", "taxline config file")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	debug := flag.Bool("debug", false, "log at DEBUG (RTP send failures, SIP messages)")
 	flag.Parse()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	if err := run(*cfgPath, *cpuProfile, log); err != nil {
 		log.Error("load: stopped", "err", err)
 		os.Exit(1)
