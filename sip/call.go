@@ -314,7 +314,9 @@ func (c *call) answer(body []byte) error {
 		c.inviteTx.Terminate() // stops the retransmissions; WriteResponse returns
 	}
 	if !returned {
-		<-done
+		if werr := <-done; werr != nil {
+			c.log.Debug("sip: 200 OK abandoned", "err", werr)
+		}
 	}
 	c.hangupCaller()
 	return err

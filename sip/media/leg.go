@@ -227,8 +227,9 @@ func (l *Leg) SetEventSink(f func(Event)) {
 	l.mu.Unlock()
 }
 
-// ErrNoTelephoneEvent: the peer did not negotiate telephone-event, so
-// DTMF cannot be relayed to it as RFC 4733 events.
+// ErrNoTelephoneEvent is returned by WriteEvent when the peer did not
+// negotiate telephone-event, so DTMF cannot be relayed to it as RFC 4733
+// events.
 var ErrNoTelephoneEvent = errors.New("media: peer has no telephone-event payload type")
 
 // WriteEvent relays a telephone-event packet to the peer with the peer's
