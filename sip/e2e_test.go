@@ -376,6 +376,9 @@ func TestE2EAfterHours(t *testing.T) {
 	}
 	info := d.readWAV(t, ticket.Recording)
 	got := time.Duration(len(info.Samples)/info.Channels) * time.Second / 8000
+	if info.Channels != 1 {
+		t.Errorf("voice message has %d channels, want mono (one party)", info.Channels)
+	}
 	if got < time.Second || got > 4*time.Second {
 		t.Errorf("voice message is %v long", got)
 	}
