@@ -346,7 +346,9 @@ func (c *call) checkMedia(now time.Time) {
 // peerGone ends a call whose caller, agent or trunk is gone: the
 // recording is closed, the router hears of it (a connected interaction
 // ends, by the system; one still waiting is abandoned, the caller being
-// unreachable), and both legs get a BYE.
+// unreachable), and both legs get a BYE. The cause is logged and given to
+// CallEnded; queue.End has no field for it yet, so the stored Ended event
+// says only that the system ended the call (actor "system").
 func (c *call) peerGone(cause Cause, args ...any) {
 	c.cause = cause
 	c.log.Warn("sip call ended: peer gone", append([]any{"cause", string(cause), "state", c.state.String(), "agent", c.agent}, args...)...)
