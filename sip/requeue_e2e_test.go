@@ -75,3 +75,36 @@ func TestE2ETransferToAgent(t *testing.T) {
 		t.Errorf("recording %v long (%d channels), calls connected %v in all", got, info.Channels, want)
 	}
 }
+
+// TestE2EAgentReferToAgent: agent 1001's softphone transfers the caller to
+// extension 1002 with REFER (baresip "transfer 1002"); the gateway takes
+// it as agent:1002, and the caller ends up talking to 1002.
+func TestE2EAgentReferToAgent(t *testing.T) {
+	d := startDeskEdit(t, "open", func(y string) string {
+		return strings.Replace(y, "agents:\n", "agents:\n  - {id: \"1002\", name: 坐席二, password: demo-1002, queues: [etax], skills: {etax: 5}}\n", 1)
+	})
+	first := d.agentAs(t, "1001", "auto")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sipp(t, d, "caller.xml", "-d", "6000")
+	}()
+	waitFor(t, 10*time.Second, "the call to be connected to 1001", func() bool {
+		for _, e := range d.phoneEvents(t) {
+			if e.Type == interaction.Answered && e.Agent == "1001" {
+				return true
+			}
+		}
+		return false
+	})
+	d.agentAs(t, "1002", "auto")
+	if out, err := first.Command("transfer", "1002"); err != nil {
+		t.Fatalf("transfer: %v %s", err, out)
+	}
+	<-done
+	st := d.callStats(t)
+	rec := d.ended(t, interaction.Phone)
+	if rec.Agent != "1002" || st.Agent != "1002" || rec.Transfer != "agent:1002" {
+		t.Fatalf("record: agent %q transfer %q; call stats agent %q", rec.Agent, rec.Transfer, st.Agent)
+	}
+}
