@@ -28,7 +28,7 @@
 #             totals (rtpengine-ctl). taxline's figure is given gross (all
 #             CPU / packets) and net of phase 1's per-call cost.
 #  3 conc     CONC long calls at CONC_RATE/s to taxline, ~32 s each (pcap
-#             played four times), so all CONC are up at once for ~20 s; RTP
+#             played four times, 2 s to spare), all CONC up at once for ~20 s; RTP
 #             loss = packets the callers sent that did not come back from
 #             the agents, counted by taxline per leg (caller→taxline,
 #             taxline→agent, agent→taxline), less what the kernel dropped at
