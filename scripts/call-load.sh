@@ -27,7 +27,7 @@
 #             agent leg closed", rtp_rx + rtp_tx), rtpengine's from its
 #             totals (rtpengine-ctl). taxline's figure is given gross (all
 #             CPU / packets) and net of phase 1's per-call cost.
-#  3 conc     CONC long calls at CONC_RATE/s to taxline, ~32 s each (pcap
+#  3 conc     CONC long calls at CONC_RATE/s to taxline, ~34 s each (pcap
 #             played four times, 2 s to spare), all CONC up at once for ~20 s; RTP
 #             loss = packets the callers sent that did not come back from
 #             the agents, counted by taxline per leg (caller→taxline,
