@@ -198,6 +198,9 @@ type End struct {
 	Disposition interaction.Disposition
 	// ScopeReason is the configured reason for an out-of-scope disposition.
 	ScopeReason string
+	// Cause says why the system ended it (a peer gone: no RTP, no ACK,
+	// a missed session refresh); stored as the Ended event's "cause".
+	Cause string
 }
 
 // Media is a way to reach an agent.

@@ -506,9 +506,15 @@ func (c *core) end(id interaction.ID, e End, now time.Time) error {
 	case PartyAgent:
 		actor = interaction.AgentActor(x.agent.id)
 	}
-	var data map[string]string
+	data := map[string]string{}
 	if e.ScopeReason != "" {
-		data = map[string]string{"scope_reason": e.ScopeReason}
+		data["scope_reason"] = e.ScopeReason
+	}
+	if e.Cause != "" {
+		data["cause"] = e.Cause
+	}
+	if len(data) == 0 {
+		data = nil
 	}
 	a := c.release(x, now)
 	c.emit(interaction.Event{Type: interaction.Ended, At: now, ID: x.id, Actor: actor, Agent: a.id,

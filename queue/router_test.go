@@ -140,7 +140,10 @@ func TestCallIsRungAnsweredAndEnded(t *testing.T) {
 		advance(3 * time.Second)
 		h.must(h.r.Answer(h.ctx, adm.ID, "a1"))
 		advance(100 * time.Second)
-		h.must(h.r.End(h.ctx, adm.ID, queue.End{By: queue.PartyAgent, Disposition: interaction.Resolved}))
+		h.must(h.r.End(h.ctx, adm.ID, queue.End{By: queue.PartyAgent, Disposition: interaction.Resolved, Cause: "test"}))
+		if ended := h.ev.Of(interaction.Ended, adm.ID); len(ended) != 1 || ended[0].Data["cause"] != "test" || ended[0].Actor != "agent:a1" {
+			t.Errorf("ended event = %+v", ended)
+		}
 		rec := h.ev.Record(adm.ID)
 		if rec.State != interaction.StateEnded || rec.Agent != "a1" || rec.Disposition != interaction.Resolved {
 			t.Fatalf("record = %+v", rec)

@@ -346,9 +346,8 @@ func (c *call) checkMedia(now time.Time) {
 // peerGone ends a call whose caller, agent or trunk is gone: the
 // recording is closed, the router hears of it (a connected interaction
 // ends, by the system; one still waiting is abandoned, the caller being
-// unreachable), and both legs get a BYE. The cause is logged and given to
-// CallEnded; queue.End has no field for it yet, so the stored Ended event
-// says only that the system ended the call (actor "system").
+// unreachable), and both legs get a BYE. The cause is logged, given to
+// CallEnded, and stored on the Ended event (data "cause").
 func (c *call) peerGone(cause Cause, args ...any) {
 	c.cause = cause
 	c.log.Warn("sip call ended: peer gone", append([]any{"cause", string(cause), "state", c.state.String(), "agent", c.agent}, args...)...)
@@ -364,7 +363,7 @@ func (c *call) peerGone(cause Cause, args ...any) {
 		c.withdrawRing()
 	case stConnected:
 		c.unbridge()
-		if err := c.g.router.End(ctx, c.id, queue.End{By: queue.PartySystem}); err != nil {
+		if err := c.g.router.End(ctx, c.id, queue.End{By: queue.PartySystem, Cause: string(cause)}); err != nil {
 			c.log.Warn("sip: end not recorded", "err", err)
 		}
 		c.hangupAgent()

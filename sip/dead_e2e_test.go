@@ -19,7 +19,7 @@ func withRTPTimeout(y string) string {
 // endedBySystem checks that the interaction ended through the router as
 // the system's doing (not the taxpayer's or the agent's), and that its
 // recording was closed whole: as long as the connected time.
-func endedBySystem(t *testing.T, d *desk) interaction.Record {
+func endedBySystem(t *testing.T, d *desk, cause sip.Cause) interaction.Record {
 	t.Helper()
 	rec := d.ended(t, interaction.Phone)
 	if rec.Reason != interaction.ReasonCompleted || rec.Agent != "1001" {
@@ -29,8 +29,8 @@ func endedBySystem(t *testing.T, d *desk) interaction.Record {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if last := evs[len(evs)-1]; last.Type != interaction.Ended || last.Actor != interaction.ActorSystem {
-		t.Errorf("last event %v by %q, want ended by the system", last.Type, last.Actor)
+	if last := evs[len(evs)-1]; last.Type != interaction.Ended || last.Actor != interaction.ActorSystem || last.Data["cause"] != string(cause) {
+		t.Errorf("last event %v by %q with cause %q, want ended by the system for %q", last.Type, last.Actor, last.Data["cause"], cause)
 	}
 	if rec.Recording == "" {
 		t.Fatal("no recording")
@@ -59,7 +59,7 @@ func TestE2ECallerMediaStops(t *testing.T) {
 	if st.Cause != sip.CauseCallerNoRTP {
 		t.Fatalf("cause %q, want %q", st.Cause, sip.CauseCallerNoRTP)
 	}
-	rec := endedBySystem(t, d)
+	rec := endedBySystem(t, d, sip.CauseCallerNoRTP)
 	// 7 s of audio from about the answer, then 2 s of silence.
 	if c := rec.EndedAt.Sub(rec.OfferedAt); c < 7*time.Second || c > 13*time.Second {
 		t.Errorf("call lasted %v after it was offered", c)
@@ -88,7 +88,7 @@ func TestE2EAgentMediaStops(t *testing.T) {
 	if took := time.Since(killed); took > 12*time.Second {
 		t.Errorf("the caller was hung up on %v after the agent died", took)
 	}
-	endedBySystem(t, d)
+	endedBySystem(t, d, sip.CauseAgentNoRTP)
 }
 
 // TestE2ENoAck: a trunk that never ACKs the 200 OK. The gateway
