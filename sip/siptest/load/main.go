@@ -64,7 +64,11 @@ func run(cfgPath, cpuProfile string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer func() {
+		if cerr := db.Close(); cerr != nil {
+			log.Error("load: closing the store", "err", cerr)
+		}
+	}()
 	router, err := queue.NewRouter(cfg, queue.Options{Events: db, Logger: log})
 	if err != nil {
 		return err
@@ -87,6 +91,8 @@ func run(cfgPath, cpuProfile string, log *slog.Logger) error {
 	log.Info("load: serving", "sip", gw.Addr().String(), "agents", len(cfg.Agents))
 	err = gw.Run(ctx) // returns once ctx ends and every call is gone
 	stopRouter()
-	<-routerDone
+	if rerr := <-routerDone; rerr != nil {
+		log.Error("load: router", "err", rerr)
+	}
 	return err
 }
