@@ -118,6 +118,9 @@ func (c *Config) SetDefaults() {
 	def(&sp.Registrar.FailureLimit, 10)
 	def(&sp.Registrar.FailureWindow, time.Minute)
 	def(&sp.Registrar.BanTime, 10*time.Minute)
+	def(&sp.Registrar.RegisterRate, 20)
+	def(&sp.Registrar.RegisterBurst, 200)
+	def(&sp.Registrar.KeepAlive, 30*time.Second)
 	def(&sp.RTPPorts, "20000-29999")
 	if len(sp.Codecs) == 0 {
 		sp.Codecs = []string{"PCMA", "PCMU"}

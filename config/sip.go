@@ -90,6 +90,17 @@ type Registrar struct {
 	FailureLimit  int           `yaml:"failure_limit"`
 	FailureWindow time.Duration `yaml:"failure_window"`
 	BanTime       time.Duration `yaml:"ban_time"`
+	// RegisterRate and RegisterBurst are the per-source token bucket on
+	// REGISTERs (requests per second, burst); trunk sources are exempt.
+	RegisterRate  float64 `yaml:"register_rate"`
+	RegisterBurst int     `yaml:"register_burst"`
+	// KeepAlive is how often each binding gets an OPTIONS (a binding that
+	// misses three in a row is dropped); read at start.
+	KeepAlive time.Duration `yaml:"keepalive"`
+	// MD5OnlyUserAgents are User-Agent prefixes of phones that fail on a
+	// SHA-256 challenge (RFC 8760) and get the MD5 one alone; unset keeps
+	// the built-in list (old baresip, SIPp).
+	MD5OnlyUserAgents []string `yaml:"md5_only_user_agents"`
 }
 
 // TLS names a certificate for SIP over TLS.

@@ -328,6 +328,9 @@ func (c *Config) validate() []fieldProblem {
 	if c.SIP.SessionExpires < MinSessionExpires {
 		bad("sip.session_expires", "must be at least %v (RFC 4028 Min-SE)", MinSessionExpires)
 	}
+	if r := c.SIP.Registrar; r.RegisterRate <= 0 || r.RegisterBurst < 1 || r.KeepAlive <= 0 {
+		bad("sip.registrar", "register_rate, register_burst and keepalive must be positive")
+	}
 	if c.SIP.Registrar.MinExpires > c.SIP.Registrar.MaxExpires {
 		bad("sip.registrar.min_expires", "cannot exceed max_expires")
 	}

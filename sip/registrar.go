@@ -16,6 +16,7 @@ import (
 
 	"github.com/emiago/sipgo"
 	gosip "github.com/emiago/sipgo/sip"
+	"golang.org/x/time/rate"
 
 	"github.com/taxline/taxline/config"
 	"github.com/taxline/taxline/queue"
@@ -139,6 +140,9 @@ func NewRegistrar(cfg *config.Config, router Presence, log *slog.Logger) *Regist
 		dirty:             make(map[string]struct{}),
 		kick:              make(chan struct{}, 1),
 	}
+	if ka := cfg.SIP.Registrar.KeepAlive; ka > 0 {
+		r.keepAlive = ka
+	}
 	r.Reload(cfg)
 	return r
 }
@@ -156,7 +160,10 @@ func (r *Registrar) Reload(cfg *config.Config) {
 		minExpires:    reg.MinExpires,
 		maxExpires:    reg.MaxExpires,
 		nonceLifetime: reg.NonceLifetime,
-		md5Only:       DefaultMD5OnlyUserAgents(),
+		md5Only:       reg.MD5OnlyUserAgents,
+	}
+	if s.md5Only == nil {
+		s.md5Only = DefaultMD5OnlyUserAgents()
 	}
 	if s.realm == "" {
 		s.realm = "taxline"
@@ -176,6 +183,9 @@ func (r *Registrar) Reload(cfg *config.Config) {
 	s.dummy = newSecretHashes("unknown", s.realm, r.nonces.make(time.Now(), netip.IPv6Unspecified()))
 	r.settings.Store(s)
 	r.guard.configure(reg.FailureLimit, reg.FailureWindow, reg.BanTime)
+	if reg.RegisterRate > 0 && reg.RegisterBurst > 0 {
+		r.guard.setRate(rate.Limit(reg.RegisterRate), reg.RegisterBurst)
+	}
 
 	r.mu.Lock()
 	for agent := range r.bindings {

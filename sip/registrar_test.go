@@ -480,8 +480,9 @@ func TestTrunkSourceExempt(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
-	h := newHarness(t, nil)
-	h.r.guard.setRate(1, 5)
+	cfg := testConfig(t)
+	cfg.SIP.Registrar.RegisterRate, cfg.SIP.Registrar.RegisterBurst = 1, 5 // sip.registrar.register_rate, register_burst
+	h := newHarness(t, cfg)
 	src := "127.0.0.4:5070"
 	answered := 0
 	for i := 0; i < 20; i++ {
@@ -732,6 +733,17 @@ func TestMD5OnlyUserAgents(t *testing.T) {
 		}
 		if want == 1 && !strings.Contains(chs[0].Value(), "algorithm=MD5") {
 			t.Errorf("%q: %s", ua, chs[0].Value())
+		}
+	}
+	// sip.registrar.md5_only_user_agents replaces the built-in list.
+	cfg := testConfig(t)
+	cfg.SIP.Registrar.MD5OnlyUserAgents = []string{"OldPhone/"}
+	h = newHarness(t, cfg)
+	for ua, want := range map[string]int{"OldPhone/2.1": 1, "SIPp load": 2} {
+		req := h.register("127.0.0.1:5070", "1001", "sip:1001@127.0.0.1:5070", 300)
+		req.AppendHeader(gosip.NewHeader("User-Agent", ua))
+		if n := len(h.do(t, req).GetHeaders("WWW-Authenticate")); n != want {
+			t.Errorf("configured list, %q: %d challenges, want %d", ua, n, want)
 		}
 	}
 }
