@@ -102,6 +102,18 @@ func (h *harness) offer(ch interaction.Channel, hd queue.Handler, skills ...stri
 	return adm
 }
 
+// connectedChat logs agent in to the desk, offers it a chat, and has it
+// answer and greet the taxpayer.
+func (h *harness) connectedChat(agent string) (queue.Admission, *queuetest.Handler) {
+	h.t.Helper()
+	h.login(agent, queue.MediaText)
+	hd := queuetest.NewHandler(32)
+	adm := h.offer(interaction.Chat, hd)
+	h.must(h.r.Answer(h.ctx, adm.ID, agent))
+	h.must(h.r.Activity(h.ctx, adm.ID, queue.PartyAgent))
+	return adm, hd
+}
+
 // next returns the next instruction of kind, failing if there is none.
 func next(t *testing.T, hd *queuetest.Handler, kind string) queuetest.Instruction {
 	t.Helper()
@@ -363,11 +375,7 @@ func TestAgentSilenceC4AndAnswerLater(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := start(t, baseConfig)
 		defer h.stop()
-		h.login("a1", queue.MediaText)
-		hd := queuetest.NewHandler(32)
-		adm := h.offer(interaction.Chat, hd)
-		h.must(h.r.Answer(h.ctx, adm.ID, "a1"))
-		h.must(h.r.Activity(h.ctx, adm.ID, queue.PartyAgent))
+		adm, hd := h.connectedChat("a1")
 		// The taxpayer asks; the agent replies within 2 min: no C4.
 		h.must(h.r.Activity(h.ctx, adm.ID, queue.PartyTaxpayer))
 		advance(119 * time.Second)
@@ -408,11 +416,7 @@ func TestCustomerSilenceC5(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := start(t, baseConfig)
 		defer h.stop()
-		h.login("a1", queue.MediaText)
-		hd := queuetest.NewHandler(32)
-		adm := h.offer(interaction.Chat, hd)
-		h.must(h.r.Answer(h.ctx, adm.ID, "a1"))
-		h.must(h.r.Activity(h.ctx, adm.ID, queue.PartyAgent))
+		adm, hd := h.connectedChat("a1")
 		// The taxpayer answers after 3 min: the reminder is cleared.
 		advance(3 * time.Minute)
 		h.must(h.r.Activity(h.ctx, adm.ID, queue.PartyTaxpayer))
