@@ -91,17 +91,7 @@ die() { echo "call-load: $*" >&2; exit 1; }
 say() { echo "call-load: $*" >&2; }
 has_phase() { case " $PHASES " in *" $1 "*) return 0 ;; esac; return 1; }
 
-# need_pkg BINARY PACKAGE... installs the packages with apt-get only when
-# BINARY is missing (Debian 12: sip-tester, kamailio, rtpengine-daemon,
-# rtpengine-utils; the rtpengine kernel module is not needed: userspace).
-need_pkg() {
-	local bin=$1; shift
-	command -v "$bin" >/dev/null 2>&1 && return 0
-	[ "$(id -u)" = 0 ] || die "$bin missing; install: apt-get install -y $*"
-	say "installing $*"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >&2 ||
-		{ apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >&2; }
-}
+. "$here/scripts/lib/load.sh"
 
 # free_port prints a port on 127.0.0.1 free right now for UDP and TCP.
 free_port() {
@@ -150,35 +140,6 @@ for _ in range(50):
 else:
     raise SystemExit("no free port range")
 PY
-}
-
-tree_pids() {
-	local p=$1 c
-	echo "$p"
-	for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do tree_pids "$c"; done
-}
-
-# cpu_ticks PID prints utime+stime (clock ticks) summed over PID's tree.
-cpu_ticks() {
-	local sum=0 p f
-	for p in $(tree_pids "$1"); do
-		[ -r /proc/"$p"/stat ] || continue
-		f=$(sed 's/^.*) //' /proc/"$p"/stat)
-		set -- $f
-		sum=$((sum + ${12} + ${13}))
-	done
-	echo "$sum"
-}
-
-wait_udp() {
-	local port=$1 i
-	for i in $(seq 1 100); do
-		# Filtered by ss itself: with grep -q on a long listing, ss dies of
-		# SIGPIPE and pipefail takes the match for a failure.
-		[ -n "$(ss -Hlun "sport = :$port")" ] && return 0
-		sleep 0.1
-	done
-	die "nothing listens on udp 127.0.0.1:$port"
 }
 
 # sipp_count LOG WHAT prints SIPp's cumulative count of "Successful call"
