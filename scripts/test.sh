@@ -20,7 +20,7 @@ command -v espeak-ng >/dev/null 2>&1 || need_pkgs+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || need_pkgs+=(sox)
 command -v unshare >/dev/null 2>&1 || need_pkgs+=(util-linux)
 command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
-command -v sipvicious_svwar >/dev/null 2>&1 || need_pkgs+=(sipvicious)
+command -v svwar >/dev/null 2>&1 || need_pkgs+=(sipvicious)
 # Chinese glyphs for the pages' screenshots.
 dpkg -s fonts-wqy-zenhei >/dev/null 2>&1 || need_pkgs+=(fonts-wqy-zenhei)
 if [[ -z "$short" && ${#need_pkgs[@]} -gt 0 ]]; then
