@@ -34,12 +34,7 @@ const chromium = "/usr/bin/chromium"
 // the agent records the disposition; the rating and the transcript must be
 // in the store. Screenshots of both pages go to testdata/artifacts/.
 func TestBrowserChatAndDesk(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs Chromium; skipped with -short")
-	}
-	if _, err := exec.LookPath(chromium); err != nil {
-		t.Fatalf("chromium is required at %s (apt-get install -y chromium): %v", chromium, err)
-	}
+	desk, artifacts := browser(t)
 	cfg, err := chattest.Config(time.Minute, time.Minute, time.Minute, time.Minute)
 	if err != nil {
 		t.Fatal(err)
@@ -50,69 +45,13 @@ func TestBrowserChatAndDesk(t *testing.T) {
 	}
 	defer env.Close()
 
-	artifacts, err := filepath.Abs(filepath.Join("..", "testdata", "artifacts"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(artifacts, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	upload, err := filepath.Abs(filepath.Join("..", "testdata", "browser", "etax-error.png"))
 	if err != nil {
 		t.Fatal(err)
 	}
-
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("use-fake-ui-for-media-stream", true),
-		chromedp.Flag("use-fake-device-for-media-stream", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1100, 800),
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	desk, cancelDesk := chromedp.NewContext(alloc)
-	defer cancelDesk()
-
-	run := func(ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	text := func(ctx context.Context, sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return s
-	}
-	shot := func(ctx context.Context, name string) {
-		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100: PNG
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		p := filepath.Join(artifacts, name)
-		if err := os.WriteFile(p, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot: %s", p)
-	}
 	base := env.HTTP.URL
 
-	run(desk, "desk login",
+	do(t, desk, "desk login",
 		chromedp.Navigate(base+"/desk"),
 		chromedp.WaitVisible(chromedp.CSS("#login-form")),
 		chromedp.SendKeys(chromedp.CSS("#agent"), "1001"),
@@ -125,7 +64,7 @@ func TestBrowserChatAndDesk(t *testing.T) {
 	// A second tab in the same browser, made once the browser runs.
 	widget, cancelWidget := chromedp.NewContext(desk)
 	defer cancelWidget()
-	run(widget, "chat open",
+	do(t, widget, "chat open",
 		chromedp.EmulateViewport(390, 760),
 		chromedp.Navigate(base+"/chat"),
 		chromedp.WaitVisible(chromedp.CSS("#start-form")),
@@ -135,36 +74,36 @@ func TestBrowserChatAndDesk(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#composer")),
 	)
 
-	run(desk, "accept the offer",
+	do(t, desk, "accept the offer",
 		chromedp.WaitVisible(chromedp.CSS(".offer button.accept")),
 		chromedp.Click(chromedp.CSS(".offer button.accept")),
 		chromedp.WaitVisible(chromedp.CSS(".chat .reply")),
 	)
 
-	run(widget, "taxpayer writes",
+	do(t, widget, "taxpayer writes",
 		chromedp.WaitVisible(chromedp.CSS(`#msgs li.msg.system`)),
 		chromedp.SendKeys(chromedp.CSS("#input"), "您好，开票软件提示证书错误"),
 		chromedp.Click(chromedp.CSS("#send")),
 		chromedp.SetUploadFiles(chromedp.CSS("#image"), []string{upload}),
 	)
-	run(desk, "agent reads and replies",
+	do(t, desk, "agent reads and replies",
 		chromedp.WaitVisible(chromedp.CSS(`.chat .msgs li.msg.taxpayer img`)),
 		chromedp.SendKeys(chromedp.CSS(".chat .reply"), "请重新插入税务UKey后再试"),
 		chromedp.Click(chromedp.CSS(".chat button.send")),
 	)
-	if got := text(desk, `.chat .msgs li.msg.taxpayer`); !strings.Contains(got, "证书错误") {
+	if got := textOf(t, desk, `.chat .msgs li.msg.taxpayer`); !strings.Contains(got, "证书错误") {
 		t.Fatalf("the desk shows %q", got)
 	}
-	run(widget, "taxpayer reads the reply",
+	do(t, widget, "taxpayer reads the reply",
 		chromedp.WaitVisible(chromedp.CSS(`#msgs li.msg.agent`)),
 	)
-	if got := text(widget, `#msgs li.msg.agent`); !strings.Contains(got, "UKey") {
+	if got := textOf(t, widget, `#msgs li.msg.agent`); !strings.Contains(got, "UKey") {
 		t.Fatalf("the widget shows %q", got)
 	}
-	shot(widget, "chat.png")
-	shot(desk, "desk.png")
+	screenshot(t, widget, artifacts, "chat.png")
+	screenshot(t, desk, artifacts, "desk.png")
 
-	run(widget, "end and rate",
+	do(t, widget, "end and rate",
 		chromedp.Click(chromedp.CSS("#end")),
 		chromedp.WaitVisible(chromedp.CSS("#rate-form")),
 		chromedp.Click(chromedp.CSS(`.stars button[data-score="4"]`)),
@@ -172,8 +111,8 @@ func TestBrowserChatAndDesk(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#rate-submit")),
 		chromedp.WaitVisible(chromedp.CSS("#rated")),
 	)
-	shot(widget, "chat-rated.png")
-	run(desk, "disposition",
+	screenshot(t, widget, artifacts, "chat-rated.png")
+	do(t, desk, "disposition",
 		chromedp.WaitVisible(chromedp.CSS(".chat .prompt")),
 		chromedp.SetValue(chromedp.CSS(".chat select.disposition"), "resolved"),
 		chromedp.Click(chromedp.CSS(".chat button.end")),
@@ -309,6 +248,8 @@ func browser(t *testing.T) (context.Context, string) {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-background-timer-throttling", true),
 		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("use-fake-device-for-media-stream", true),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1600, 1000),
 	}
