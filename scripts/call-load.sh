@@ -93,29 +93,6 @@ has_phase() { case " $PHASES " in *" $1 "*) return 0 ;; esac; return 1; }
 
 . "$here/scripts/lib/load.sh"
 
-# free_port prints a port on 127.0.0.1 free right now for UDP and TCP.
-free_port() {
-	python3 - <<'PY'
-import socket
-for _ in range(200):
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.bind(("127.0.0.1", 0))
-    port = u.getsockname()[1]
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        t.bind(("127.0.0.1", port))
-    except OSError:
-        continue
-    finally:
-        t.close()
-        u.close()
-    print(port)
-    break
-else:
-    raise SystemExit("no free port")
-PY
-}
-
 # free_range N prints the first port of N consecutive UDP ports free on
 # 127.0.0.1, below the ephemeral range so nothing else picks them meanwhile.
 free_range() {

@@ -43,3 +43,28 @@ wait_udp() {
 	done
 	die "nothing listens on udp 127.0.0.1:$port"
 }
+
+# free_port prints a port on 127.0.0.1 that is free right now for UDP and
+# for TCP (taxline listens on both; loopback TCP ports in TIME_WAIT are
+# common on a busy machine).
+free_port() {
+	python3 - <<'PY'
+import socket
+for _ in range(200):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    port = u.getsockname()[1]
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        t.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        t.close()
+        u.close()
+    print(port)
+    break
+else:
+    raise SystemExit("no free port")
+PY
+}
