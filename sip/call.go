@@ -394,10 +394,10 @@ func (c *call) playPrompts(loop bool, names ...string) {
 	ctx, cancel := context.WithCancel(c.ctx)
 	p := &player{cancel: cancel, done: make(chan struct{})}
 	c.play = p
-	leg, src := c.callerLeg, c.src
+	leg, src, pacer := c.callerLeg, c.src, &c.g.pacer
 	go func() {
 		defer close(p.done)
-		err := media.Play(ctx, pcm, loop, func(f []int16) error { return leg.Write(src.Frame(f)) })
+		err := pacer.Play(ctx, pcm, loop, func(f []int16) error { return leg.Write(src.Frame(f)) })
 		if err == nil && !loop {
 			select {
 			case c.playDone <- gen:

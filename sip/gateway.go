@@ -70,6 +70,7 @@ type Gateway struct {
 	laddr netip.AddrPort
 	addr  netip.AddrPort
 	ports *media.Ports
+	pacer media.Pacer // every prompt and hold music, on one 20 ms clock
 	set   atomic.Pointer[gwSettings]
 
 	// Lookup finds the phone to ring for an agent. It defaults to the

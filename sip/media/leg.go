@@ -1,6 +1,7 @@
 package media
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -82,11 +83,16 @@ func (p *Ports) InUse() int {
 
 // Frame is 20 ms (or whatever the peer sent) of audio with where it came
 // from: the SSRC, sequence number and timestamp of its source stream.
+// A frame received from a peer also carries its G.711 payload as it came,
+// so a leg with the same law sends those bytes on instead of encoding the
+// samples again.
 type Frame struct {
-	SSRC uint32
-	Seq  uint16
-	TS   uint32
-	PCM  []int16
+	SSRC    uint32
+	Seq     uint16
+	TS      uint32
+	PCM     []int16
+	Law     Law    // Payload's law, or LawUnknown
+	Payload []byte // the encoded samples, valid only during the sink call
 }
 
 // Source numbers the frames of locally generated audio (a prompt, hold
@@ -248,12 +254,7 @@ func (l *Leg) WriteEvent(e Event) error {
 	if !ok {
 		return nil
 	}
-	h := rtp.Header{Version: 2, Marker: marker, PayloadType: uint8(l.codec.DTMF), SequenceNumber: seq, Timestamp: ts, SSRC: l.ssrc}
-	b, err := h.Marshal()
-	if err != nil {
-		return fmt.Errorf("media: %w", err)
-	}
-	l.buf = append(append(l.buf[:0], b...), e.Payload[:]...)
+	l.buf = append(appendHeader(l.buf[:0], marker, uint8(l.codec.DTMF), seq, ts, l.ssrc), e.Payload[:]...)
 	if _, err := l.conn.WriteToUDPAddrPort(l.buf, l.remote); err != nil {
 		l.log.Debug("rtp send failed", "remote", l.remote, "err", err)
 		return nil
@@ -279,12 +280,12 @@ func (l *Leg) Write(f Frame) error {
 	if !ok {
 		return nil
 	}
-	h := rtp.Header{Version: 2, Marker: marker, PayloadType: l.codec.PT, SequenceNumber: seq, Timestamp: ts, SSRC: l.ssrc}
-	b, err := h.Marshal()
-	if err != nil {
-		return fmt.Errorf("media: %w", err)
+	l.buf = appendHeader(l.buf[:0], marker, l.codec.PT, seq, ts, l.ssrc)
+	if f.Law == l.codec.Law && len(f.Payload) == len(f.PCM) {
+		l.buf = append(l.buf, f.Payload...)
+	} else {
+		l.buf = l.codec.Law.Encode(l.buf, f.PCM)
 	}
-	l.buf = l.codec.Law.Encode(append(l.buf[:0], b...), f.PCM)
 	if _, err := l.conn.WriteToUDPAddrPort(l.buf, l.remote); err != nil {
 		// ICMP unreachable and the like: the peer may come back.
 		l.log.Debug("rtp send failed", "remote", l.remote, "err", err)
@@ -292,6 +293,18 @@ func (l *Leg) Write(f Frame) error {
 	}
 	l.tx.Add(1)
 	return nil
+}
+
+// appendHeader appends a fixed RTP header (RFC 3550 §5.1): version 2, no
+// padding, extension or CSRC list.
+func appendHeader(b []byte, marker bool, pt uint8, seq uint16, ts, ssrc uint32) []byte {
+	if marker {
+		pt |= 0x80
+	}
+	b = append(b, 0x80, pt)
+	b = binary.BigEndian.AppendUint16(b, seq)
+	b = binary.BigEndian.AppendUint32(b, ts)
+	return binary.BigEndian.AppendUint32(b, ssrc)
 }
 
 func (l *Leg) read() {
@@ -353,7 +366,7 @@ func (l *Leg) read() {
 		}
 		if sink != nil {
 			pcm = law.Decode(pcm[:0], p.Payload)
-			sink(Frame{SSRC: p.SSRC, Seq: p.SequenceNumber, TS: p.Timestamp, PCM: pcm})
+			sink(Frame{SSRC: p.SSRC, Seq: p.SequenceNumber, TS: p.Timestamp, PCM: pcm, Law: law, Payload: p.Payload})
 		}
 	}
 }

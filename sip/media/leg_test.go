@@ -55,7 +55,8 @@ func TestRelayContinuity(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	src := NewSource()
 	tone := make([]int16, 160*5)
-	if err := Play(ctx, tone, false, func(f []int16) error { return b.Write(src.Frame(f)) }); err != nil {
+	var pacer Pacer
+	if err := pacer.Play(ctx, tone, false, func(f []int16) error { return b.Write(src.Frame(f)) }); err != nil {
 		t.Fatal(err)
 	}
 	cancel()
@@ -297,5 +298,73 @@ func TestLegSilent(t *testing.T) {
 	l.Configure(addr(p), pcma, SendRecv)
 	if d, watched := l.Silent(time.Now()); !watched || d > time.Second {
 		t.Errorf("after unhold: silent %v watched %v", d, watched)
+	}
+}
+
+// TestRelayPassthrough: between legs of the same law the payload goes on
+// as it came (µ-law 0x7F, a negative zero, would come back from encoding
+// as 0xFF); to a leg of the other law it is transcoded.
+func TestRelayPassthrough(t *testing.T) {
+	ports, err := NewPorts("42000-42099")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo := netip.MustParseAddr("127.0.0.1")
+	open := func() *Leg {
+		l, err := ports.Open(lo, slog.Default())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return l
+	}
+	in, same, other := open(), open(), open()
+	caller, p1, p2 := peer(t), peer(t), peer(t)
+	pcmu := Codec{Law: ULaw, PT: 0, DTMF: -1}
+	in.Configure(addr(caller), pcmu, SendRecv)
+	same.Configure(addr(p1), pcmu, SendRecv)
+	other.Configure(addr(p2), Codec{Law: ALaw, PT: 8, DTMF: -1}, SendRecv)
+	in.SetSink(func(f Frame) {
+		_ = same.Write(f)
+		_ = other.Write(f)
+	})
+	payload := make([]byte, 160)
+	for i := range payload {
+		payload[i] = 0x7F
+	}
+	pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: 1, Timestamp: 1, SSRC: 9}, Payload: payload}
+	raw, _ := pkt.Marshal()
+	if _, err := caller.WriteToUDPAddrPort(raw, in.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	recv := func(c *net.UDPConn) rtp.Packet {
+		buf := make([]byte, 1500)
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p rtp.Packet
+		if err := p.Unmarshal(buf[:n]); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if p := recv(p1); p.PayloadType != 0 || len(p.Payload) != 160 || p.Payload[0] != 0x7F || p.Payload[159] != 0x7F {
+		t.Fatalf("same law: pt %d payload % x", p.PayloadType, p.Payload[:4])
+	}
+	if p := recv(p2); p.PayloadType != 8 || len(p.Payload) != 160 || p.Payload[0] != ALaw.Silence() {
+		t.Fatalf("other law: pt %d payload % x", p.PayloadType, p.Payload[:4])
+	}
+}
+
+// TestAppendHeader: our fixed header is what pion/rtp parses and writes.
+func TestAppendHeader(t *testing.T) {
+	for _, marker := range []bool{false, true} {
+		b := appendHeader(nil, marker, 101, 0xBEEF, 0xDEADBEEF, 0x01020304)
+		want, _ := (&rtp.Header{Version: 2, Marker: marker, PayloadType: 101, SequenceNumber: 0xBEEF, Timestamp: 0xDEADBEEF, SSRC: 0x01020304}).Marshal()
+		if string(b) != string(want) {
+			t.Fatalf("marker %v: % x, want % x", marker, b, want)
+		}
 	}
 }

@@ -7,24 +7,44 @@ import (
 )
 
 // Recorder writes a call as a WAV: stereo with the caller on the left
-// channel and the agent on the right, or mono (a voice message), paced by its own 20 ms clock so both channels stay
-// aligned in time: each tick takes one frame from each side, or silence
-// where a side sent nothing (jitter, hold, lost packets). The audio is
-// written and the header sizes rewritten once a second. Close stops the clock and finishes the file.
+// channel and the agent on the right, or mono (a voice message).
+//
+// Audio is placed by when it arrives, not by a clock of its own: each side
+// has a cursor, the sample position where its next audio goes. Audio that
+// arrives in step with the recording's time is appended at the cursor, so
+// jitter and small bursts do not cut the stream; when a side has been quiet
+// for longer than gapAfter (hold, silence suppression, lost packets) its
+// cursor jumps to the arrival time and the gap stays silent, so both
+// channels stay aligned in time; audio more than maxAhead in advance of
+// the recording's time is dropped, so a bursty peer cannot shift its
+// channel later. Once a second the recorder's goroutine interleaves what is
+// older than holdBack, writes it, and rewrites the header sizes, so a
+// crash loses at most the last second or so. Nothing runs per frame: the
+// recorder wakes once a second, whatever the number of packets.
 type Recorder struct {
-	w    *WAVWriter
-	ch   int
-	stop chan struct{}
-	done chan struct{}
+	w     *WAVWriter
+	ch    int
+	start time.Time
+	stop  chan struct{}
+	done  chan struct{}
 
-	mu    sync.Mutex // guards queue and err
-	queue [2][]int16
-	err   error
+	mu     sync.Mutex // guards the fields below
+	base   int64      // sample position of buf[side][0]; everything before it is written
+	buf    [2][]int16
+	cursor [2]int64 // where each side's next sample goes
+	err    error
 }
 
-// maxBuffered bounds what one side may queue (200 ms); older audio is
-// dropped so a bursty peer cannot shift its channel later.
-const maxBuffered = 10 * frameSamples
+// Placement rules, in samples at 8 kHz.
+const (
+	gapAfter = 200 * 8 // a side this far behind the clock has had a gap
+	maxAhead = 200 * 8 // audio this far ahead of the clock is dropped
+	holdBack = 250 * 8 // what is younger than this is not written yet
+)
+
+// recorderFlush is how often the recorder writes (and how much a crash
+// can lose beyond holdBack).
+const recorderFlush = time.Second
 
 // Channels of a Recorder.
 const (
@@ -40,87 +60,103 @@ func NewRecorder(f WAVFile, channels int) (*Recorder, error) {
 		_ = f.Close()
 		return nil, err
 	}
-	r := &Recorder{w: w, ch: channels, stop: make(chan struct{}), done: make(chan struct{})}
+	r := &Recorder{w: w, ch: channels, start: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
 	go r.run()
 	return r, nil
 }
 
-// Write queues samples heard from one side (Caller or Agent). A mono
-// recorder keeps only the caller's side.
+// now is the recording's time as a sample position.
+func (r *Recorder) now() int64 {
+	return int64(time.Since(r.start) * 8000 / time.Second)
+}
+
+// Write places samples heard from one side (Caller or Agent) just now. A
+// mono recorder keeps only the caller's side. Write does not block on the
+// file; it is meant for a leg's reader.
 func (r *Recorder) Write(side int, pcm []int16) {
-	if side < 0 || side >= r.ch {
+	if side < 0 || side >= r.ch || len(pcm) == 0 {
 		return
 	}
+	now := r.now()
+	at := now - int64(len(pcm)) // where the audio began if it came on time
 	r.mu.Lock()
-	q := append(r.queue[side], pcm...)
-	if len(q) > maxBuffered {
-		q = q[len(q)-maxBuffered:]
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return
 	}
-	r.queue[side] = q
-	r.mu.Unlock()
+	c := r.cursor[side]
+	if c < at-gapAfter {
+		c = at
+	}
+	c = max(c, r.base)
+	end := c + int64(len(pcm))
+	if end > now+maxAhead {
+		return
+	}
+	b := r.buf[side]
+	off, need := int(c-r.base), int(end-r.base)
+	if need > len(b) {
+		b = append(b, make([]int16, need-len(b))...)
+	}
+	copy(b[off:], pcm)
+	r.buf[side], r.cursor[side] = b, end
 }
 
 func (r *Recorder) run() {
 	defer close(r.done)
-	start := time.Now()
-	frame := make([]int16, r.ch*frameSamples)
-	// A second of audio is written at once, with the header update after
-	// it: one write a second instead of fifty, and a crash still loses at
-	// most the last second.
-	pending := make([]int16, 0, flushFrames*len(frame))
-	flush := func() {
-		err := r.w.Write(pending)
-		pending = pending[:0]
-		if err == nil {
-			err = r.w.UpdateHeader()
-		}
-		if err != nil {
-			r.mu.Lock()
-			r.err = err
-			r.mu.Unlock()
-		}
-	}
-	t := time.NewTimer(FrameDuration)
+	var out []int16
+	t := time.NewTicker(recorderFlush)
 	defer t.Stop()
-	for n := 1; ; n++ {
+	for {
 		select {
 		case <-r.stop:
-			if len(pending) > 0 {
-				flush()
-			}
+			r.flush(r.now(), &out)
 			return
 		case <-t.C:
 		}
-		r.mu.Lock()
-		for side := 0; side < r.ch; side++ {
-			q := r.queue[side]
-			k := min(len(q), frameSamples)
-			for i := 0; i < frameSamples; i++ {
-				var s int16
-				if i < k {
-					s = q[i]
-				}
-				frame[r.ch*i+side] = s
-			}
-			r.queue[side] = q[:copy(q, q[k:])]
+		if !r.flush(r.now()-holdBack, &out) {
+			return
 		}
-		r.mu.Unlock()
-		pending = append(pending, frame...)
-		if n%flushFrames == 0 {
-			flush()
-			r.mu.Lock()
-			failed := r.err != nil
-			r.mu.Unlock()
-			if failed {
-				return
-			}
-		}
-		t.Reset(time.Until(start.Add(time.Duration(n+1) * FrameDuration)))
 	}
 }
 
-// flushFrames is how many 20 ms frames the recorder writes at once (1 s).
-const flushFrames = 50
+// flush writes both channels up to the sample position upto, silence where
+// a side had nothing, then the header. It reports false once writing has
+// failed.
+func (r *Recorder) flush(upto int64, out *[]int16) bool {
+	r.mu.Lock()
+	n := int(upto - r.base)
+	if n <= 0 || r.err != nil {
+		ok := r.err == nil
+		r.mu.Unlock()
+		return ok
+	}
+	o := (*out)[:0]
+	o = append(o, make([]int16, n*r.ch)...)
+	for side := 0; side < r.ch; side++ {
+		b := r.buf[side]
+		k := min(len(b), n)
+		for i, s := range b[:k] {
+			o[i*r.ch+side] = s
+		}
+		r.buf[side] = b[:copy(b, b[k:])]
+	}
+	r.base = upto
+	r.mu.Unlock()
+	*out = o
+	err := r.w.Write(o)
+	if err == nil {
+		err = r.w.UpdateHeader()
+	}
+	if err != nil {
+		r.mu.Lock()
+		r.err = err
+		r.buf = [2][]int16{}
+		r.mu.Unlock()
+		return false
+	}
+	return true
+}
 
 // Duration is how much audio has been written.
 func (r *Recorder) Duration() time.Duration {
