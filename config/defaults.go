@@ -122,6 +122,9 @@ func (c *Config) SetDefaults() {
 	def(&sp.Registrar.RegisterBurst, 200)
 	def(&sp.Registrar.KeepAlive, 30*time.Second)
 	def(&sp.RTPPorts, "20000-29999")
+	if sp.RTPBatch == nil {
+		sp.RTPBatch = ptr(DefaultRTPBatch)
+	}
 	if len(sp.Codecs) == 0 {
 		sp.Codecs = []string{"PCMA", "PCMU"}
 	}

@@ -6,6 +6,8 @@ import "time"
 const (
 	// DefaultRTPTimeout is sip.rtp_timeout's default.
 	DefaultRTPTimeout = 60 * time.Second
+	// DefaultRTPBatch is sip.rtp_batch's default.
+	DefaultRTPBatch = 5 * time.Millisecond
 	// DefaultSessionExpires is sip.session_expires's default.
 	DefaultSessionExpires = 30 * time.Minute
 	// MinSessionExpires is the smallest session interval RFC 4028 §4
@@ -22,6 +24,12 @@ type SIP struct {
 	Registrar Registrar `yaml:"registrar"`
 	// RTPPorts is the UDP port range for media, "low-high".
 	RTPPorts string `yaml:"rtp_ports"`
+	// RTPBatch is how often the media sockets are read in rounds (on
+	// Linux): a relayed packet waits up to this long at the gateway, and
+	// no thread is woken per packet. 0s reads every socket as packets
+	// arrive, a goroutine per leg (more CPU per packet, no added delay).
+	// Default 5ms; at most 20ms (one packet's worth of audio).
+	RTPBatch *time.Duration `yaml:"rtp_batch"`
 	// MediaAddress is the IP address the gateway advertises: in the c=
 	// and o= lines of its SDP and in its Contact and Via headers. RTP
 	// sockets bind to the server.sip listen IP. Default (empty): the listen
@@ -57,6 +65,14 @@ type SIP struct {
 	SessionExpires time.Duration `yaml:"session_expires"`
 	// TLS: optional certificate and key for SIP over TLS.
 	TLS TLS `yaml:"tls"`
+}
+
+// Batch is sip.rtp_batch, or its default when unset.
+func (s SIP) Batch() time.Duration {
+	if s.RTPBatch == nil {
+		return DefaultRTPBatch
+	}
+	return *s.RTPBatch
 }
 
 // Trunk is one SIP trunk.

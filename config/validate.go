@@ -322,6 +322,9 @@ func (c *Config) validate() []fieldProblem {
 			bad("sip.codecs", "unsupported codec %q (PCMA, PCMU)", codec)
 		}
 	}
+	if b := c.SIP.RTPBatch; b != nil && (*b < 0 || *b > 20*time.Millisecond) {
+		bad("sip.rtp_batch", "must be between 0s and 20ms")
+	}
 	if c.SIP.RTPTimeout < time.Second {
 		bad("sip.rtp_timeout", "must be at least 1s")
 	}

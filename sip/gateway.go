@@ -144,7 +144,7 @@ func NewGateway(cfg *config.Config, router Router, store Store, log *slog.Logger
 	if err != nil {
 		return nil, err
 	}
-	ports, err := media.NewPorts(cfg.SIP.RTPPorts)
+	ports, err := media.NewPorts(cfg.SIP.RTPPorts, cfg.SIP.Batch())
 	if err != nil {
 		return nil, fmt.Errorf("sip: %w", err)
 	}

@@ -11,7 +11,7 @@ import (
 // peer: renumbering, G.711 encoding and the UDP send on loopback. A call
 // relays 100 of these a second (50 each way).
 func BenchmarkLegWrite(b *testing.B) {
-	ports, err := NewPorts("43000-43999")
+	ports, err := NewPorts("43000-43999", 0)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -21,16 +20,23 @@ import (
 var ErrNoPorts = errors.New("media: no free RTP port")
 
 // Ports hands out even UDP ports from the configured range (RFC 3550 §11:
-// RTP on even ports, RTCP on the next odd one, which we leave unused).
+// RTP on even ports, RTCP on the next odd one, which we leave unused) and
+// says how the legs' sockets are read.
 type Ports struct {
-	lo, hi int
-	mu     sync.Mutex // guards next and used
-	next   int
-	used   map[int]bool
+	lo, hi  int
+	readers *pollers // nil: a reader goroutine per leg
+	mu      sync.Mutex // guards next and used
+	next    int
+	used    map[int]bool
 }
 
-// NewPorts parses a "low-high" range such as "20000-29999".
-func NewPorts(spec string) (*Ports, error) {
+// NewPorts parses a "low-high" range such as "20000-29999". With batch
+// above zero, where the platform allows it (Linux), the legs' sockets are
+// read in rounds every batch by one goroutine per CPU instead of a
+// goroutine per leg woken for every packet: a packet waits at most batch
+// longer, and the relay's CPU per packet drops (no wake-up per packet; one
+// recvmmsg per ready socket per round). See docs/PERFORMANCE.md.
+func NewPorts(spec string, batch time.Duration) (*Ports, error) {
 	a, b, ok := strings.Cut(spec, "-")
 	lo, err1 := strconv.Atoi(strings.TrimSpace(a))
 	hi, err2 := strconv.Atoi(strings.TrimSpace(b))
@@ -38,8 +44,15 @@ func NewPorts(spec string) (*Ports, error) {
 		return nil, fmt.Errorf("media: bad RTP port range %q", spec)
 	}
 	lo += lo % 2
-	return &Ports{lo: lo, hi: hi, next: lo + 2*rand.IntN((hi-lo)/2+1), used: map[int]bool{}}, nil
+	p := &Ports{lo: lo, hi: hi, next: lo + 2*rand.IntN((hi-lo)/2+1), used: map[int]bool{}}
+	if batch > 0 {
+		p.readers = newPollers(batch)
+	}
+	return p, nil
 }
+
+// Batched reports whether legs are read in rounds (NewPorts).
+func (p *Ports) Batched() bool { return p.readers != nil }
 
 // Open binds a leg on ip at the next free even port, trying each port of
 // the range at most once.
@@ -58,12 +71,19 @@ func (p *Ports) Open(ip netip.Addr, log *slog.Logger) (*Leg, error) {
 		}
 		p.used[port] = true
 		p.mu.Unlock()
-		conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port))))
+		l := newLeg(func() { p.release(port) }, log)
+		ap := netip.AddrPortFrom(ip, uint16(port))
+		var err error
+		if p.readers != nil {
+			l.sock, err = p.readers.open(ap, l.handle)
+		} else {
+			l.sock, err = openNetSocket(ap, l.handle)
+		}
 		if err != nil {
 			p.release(port)
 			continue
 		}
-		return newLeg(conn, func() { p.release(port) }, log), nil
+		return l, nil
 	}
 	return nil, ErrNoPorts
 }
@@ -124,14 +144,17 @@ func (s *Source) Frame(pcm []int16) Frame {
 // first packet received (symmetric RTP, RFC 4961), so peers behind NAT
 // work.
 type Leg struct {
-	conn    *net.UDPConn
+	sock    legSocket
 	release func()
 	log     *slog.Logger
 	ssrc    uint32
 	digits  chan byte
-	done    chan struct{}
 	rx, tx  atomic.Uint64
 	lastRx  atomic.Int64 // unix ns of the last RTP packet, or of Configure
+
+	// Used only by whoever delivers the leg's packets (handle).
+	rxPkt rtp.Packet
+	rxPCM []int16
 
 	mu      sync.Mutex // guards the fields below
 	remote  netip.AddrPort
@@ -147,21 +170,18 @@ type Leg struct {
 	closed  bool
 }
 
-func newLeg(conn *net.UDPConn, release func(), log *slog.Logger) *Leg {
+func newLeg(release func(), log *slog.Logger) *Leg {
 	l := &Leg{
-		conn: conn, release: release, log: log, ssrc: rand.Uint32(),
-		digits: make(chan byte, 32), done: make(chan struct{}),
-		codec: Codec{Law: ALaw, PT: 8, DTMF: -1}, peerDir: Inactive,
+		release: release, log: log, ssrc: rand.Uint32(),
+		digits: make(chan byte, 32),
+		codec:  Codec{Law: ALaw, PT: 8, DTMF: -1}, peerDir: Inactive,
 	}
 	l.lastRx.Store(time.Now().UnixNano())
-	go l.read()
 	return l
 }
 
 // Addr is the leg's local RTP address.
-func (l *Leg) Addr() netip.AddrPort {
-	return l.conn.LocalAddr().(*net.UDPAddr).AddrPort()
-}
+func (l *Leg) Addr() netip.AddrPort { return l.sock.localAddr() }
 
 // Configure applies the peer's SDP: where to send, the codec, and the
 // peer's direction (we do not send to a peer that said sendonly or
@@ -255,11 +275,7 @@ func (l *Leg) WriteEvent(e Event) error {
 		return nil
 	}
 	l.buf = append(appendHeader(l.buf[:0], marker, uint8(l.codec.DTMF), seq, ts, l.ssrc), e.Payload[:]...)
-	if _, err := l.conn.WriteToUDPAddrPort(l.buf, l.remote); err != nil {
-		l.log.Debug("rtp send failed", "remote", l.remote, "err", err)
-		return nil
-	}
-	l.tx.Add(1)
+	l.send()
 	return nil
 }
 
@@ -286,13 +302,19 @@ func (l *Leg) Write(f Frame) error {
 	} else {
 		l.buf = l.codec.Law.Encode(l.buf, f.PCM)
 	}
-	if _, err := l.conn.WriteToUDPAddrPort(l.buf, l.remote); err != nil {
-		// ICMP unreachable and the like: the peer may come back.
-		l.log.Debug("rtp send failed", "remote", l.remote, "err", err)
-		return nil
-	}
-	l.tx.Add(1)
+	l.send()
 	return nil
+}
+
+// send sends l.buf to the peer; l.mu is held. The packet is counted before
+// it leaves, so whoever has received it sees it counted. A failed send
+// (ICMP unreachable and the like: the peer may come back) is not counted.
+func (l *Leg) send() {
+	l.tx.Add(1)
+	if err := l.sock.writeTo(l.buf, l.remote); err != nil {
+		l.tx.Add(^uint64(0))
+		l.log.Debug("rtp send failed", "remote", l.remote, "err", err)
+	}
 }
 
 // appendHeader appends a fixed RTP header (RFC 3550 §5.1): version 2, no
@@ -307,71 +329,63 @@ func appendHeader(b []byte, marker bool, pt uint8, seq uint16, ts, ssrc uint32) 
 	return binary.BigEndian.AppendUint32(b, ssrc)
 }
 
-func (l *Leg) read() {
-	defer close(l.done)
-	buf := make([]byte, 1500)
-	var p rtp.Packet
-	var pcm []int16
-	for {
-		n, from, err := l.conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
+// handle takes one datagram received on the leg's socket from the address
+// from. It runs on the goroutine that reads the socket, one datagram at a
+// time; b is valid only during the call.
+func (l *Leg) handle(b []byte, from netip.AddrPort) {
+	p := &l.rxPkt
+	if p.Unmarshal(b) != nil || p.Version != 2 {
+		return
+	}
+	if p.PayloadType >= 72 && p.PayloadType <= 76 { // RTCP (RFC 5761 §4)
+		return
+	}
+	l.rx.Add(1)
+	l.lastRx.Store(time.Now().UnixNano())
+	l.mu.Lock()
+	if !l.learned {
+		l.remote, l.learned = netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), true
+	}
+	c, sink, evSink := l.codec, l.sink, l.evSink
+	var digit byte
+	var gotDigit bool
+	isDTMF := c.DTMF >= 0 && int(p.PayloadType) == c.DTMF
+	if isDTMF {
+		digit, gotDigit = l.dtmf.Packet(p.Timestamp, p.Payload)
+	}
+	l.mu.Unlock()
+	if isDTMF {
+		if gotDigit {
+			select {
+			case l.digits <- digit:
+			default:
 			}
-			continue
 		}
-		if p.Unmarshal(buf[:n]) != nil || p.Version != 2 {
-			continue
+		if evSink != nil && len(p.Payload) >= 4 {
+			e := Event{SSRC: p.SSRC, Seq: p.SequenceNumber, TS: p.Timestamp}
+			copy(e.Payload[:], p.Payload)
+			evSink(e)
 		}
-		if p.PayloadType >= 72 && p.PayloadType <= 76 { // RTCP (RFC 5761 §4)
-			continue
-		}
-		l.rx.Add(1)
-		l.lastRx.Store(time.Now().UnixNano())
-		l.mu.Lock()
-		if !l.learned {
-			l.remote, l.learned = netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), true
-		}
-		c, sink, evSink := l.codec, l.sink, l.evSink
-		var digit byte
-		var gotDigit bool
-		isDTMF := c.DTMF >= 0 && int(p.PayloadType) == c.DTMF
-		if isDTMF {
-			digit, gotDigit = l.dtmf.Packet(p.Timestamp, p.Payload)
-		}
-		l.mu.Unlock()
-		if isDTMF {
-			if gotDigit {
-				select {
-				case l.digits <- digit:
-				default:
-				}
-			}
-			if evSink != nil && len(p.Payload) >= 4 {
-				e := Event{SSRC: p.SSRC, Seq: p.SequenceNumber, TS: p.Timestamp}
-				copy(e.Payload[:], p.Payload)
-				evSink(e)
-			}
-			continue
-		}
-		law := c.Law
-		switch {
-		case p.PayloadType == c.PT:
-		case p.PayloadType == 0:
-			law = ULaw
-		case p.PayloadType == 8:
-			law = ALaw
-		default:
-			continue
-		}
-		if sink != nil {
-			pcm = law.Decode(pcm[:0], p.Payload)
-			sink(Frame{SSRC: p.SSRC, Seq: p.SequenceNumber, TS: p.Timestamp, PCM: pcm, Law: law, Payload: p.Payload})
-		}
+		return
+	}
+	law := c.Law
+	switch {
+	case p.PayloadType == c.PT:
+	case p.PayloadType == 0:
+		law = ULaw
+	case p.PayloadType == 8:
+		law = ALaw
+	default:
+		return
+	}
+	if sink != nil {
+		l.rxPCM = law.Decode(l.rxPCM[:0], p.Payload)
+		sink(Frame{SSRC: p.SSRC, Seq: p.SequenceNumber, TS: p.Timestamp, PCM: l.rxPCM, Law: law, Payload: p.Payload})
 	}
 }
 
-// Close closes the socket, waits for the reader and frees the port.
+// Close closes the socket, waits until nothing is delivered to the leg
+// any more and frees the port. It must not be called from a sink.
 func (l *Leg) Close() error {
 	l.mu.Lock()
 	if l.closed {
@@ -380,8 +394,7 @@ func (l *Leg) Close() error {
 	}
 	l.closed = true
 	l.mu.Unlock()
-	err := l.conn.Close()
-	<-l.done
+	err := l.sock.close()
 	l.release()
 	return err
 }

@@ -21,12 +21,27 @@ func peer(t *testing.T) *net.UDPConn {
 	return c
 }
 
+// eachReader runs a leg test with the sockets read both ways: a goroutine
+// per leg, and in rounds (where the platform has them).
+func eachReader(t *testing.T, test func(*testing.T, time.Duration)) {
+	t.Run("per-leg", func(t *testing.T) { test(t, 0) })
+	t.Run("batched", func(t *testing.T) {
+		ports, _ := NewPorts("40000-40999", 2*time.Millisecond)
+		if !ports.Batched() {
+			t.Skip("no batched reads on this platform")
+		}
+		test(t, 2*time.Millisecond)
+	})
+}
+
 func addr(c *net.UDPConn) netip.AddrPort { return c.LocalAddr().(*net.UDPAddr).AddrPort() }
 
 // TestRelayContinuity: a caller peer talks to leg A; the agent peer hears,
 // through leg B, first a prompt and then the caller relayed, as one stream.
-func TestRelayContinuity(t *testing.T) {
-	ports, err := NewPorts("40000-40999")
+func TestRelayContinuity(t *testing.T) { eachReader(t, testRelayContinuity) }
+
+func testRelayContinuity(t *testing.T, batch time.Duration) {
+	ports, err := NewPorts("40000-40999", batch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,8 +131,10 @@ func TestRelayContinuity(t *testing.T) {
 	}
 }
 
-func TestLegDTMF(t *testing.T) {
-	ports, _ := NewPorts("41000-41099")
+func TestLegDTMF(t *testing.T) { eachReader(t, testLegDTMF) }
+
+func testLegDTMF(t *testing.T, batch time.Duration) {
+	ports, _ := NewPorts("41000-41099", batch)
 	l, err := ports.Open(netip.MustParseAddr("127.0.0.1"), slog.Default())
 	if err != nil {
 		t.Fatal(err)
@@ -150,8 +167,10 @@ func TestLegDTMF(t *testing.T) {
 // stream: one sequence with the audio before and after, one timestamp per
 // event with the marker on its first packet, the payload unchanged; and
 // A still reports the digit.
-func TestRelayTelephoneEvents(t *testing.T) {
-	ports, err := NewPorts("41000-41999")
+func TestRelayTelephoneEvents(t *testing.T) { eachReader(t, testRelayTelephoneEvents) }
+
+func testRelayTelephoneEvents(t *testing.T, batch time.Duration) {
+	ports, err := NewPorts("41000-41999", batch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,8 +276,10 @@ func TestRelayTelephoneEvents(t *testing.T) {
 // TestLegSilent: a sendrecv peer's silence is measured from its last
 // packet; a peer on hold (sendonly, recvonly, inactive) is not watched,
 // and unholding starts the count afresh.
-func TestLegSilent(t *testing.T) {
-	ports, err := NewPorts("42000-42999")
+func TestLegSilent(t *testing.T) { eachReader(t, testLegSilent) }
+
+func testLegSilent(t *testing.T, batch time.Duration) {
+	ports, err := NewPorts("42000-42999", batch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,8 +325,10 @@ func TestLegSilent(t *testing.T) {
 // TestRelayPassthrough: between legs of the same law the payload goes on
 // as it came (µ-law 0x7F, a negative zero, would come back from encoding
 // as 0xFF); to a leg of the other law it is transcoded.
-func TestRelayPassthrough(t *testing.T) {
-	ports, err := NewPorts("42000-42099")
+func TestRelayPassthrough(t *testing.T) { eachReader(t, testRelayPassthrough) }
+
+func testRelayPassthrough(t *testing.T, batch time.Duration) {
+	ports, err := NewPorts("42000-42099", batch)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,9 @@
 package media
 
 import (
+	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -104,7 +106,7 @@ func (r *Recorder) Write(side int, pcm []int16) {
 
 func (r *Recorder) run() {
 	defer close(r.done)
-	var out []int16
+	var out []byte
 	t := time.NewTicker(recorderFlush)
 	defer t.Stop()
 	for {
@@ -123,7 +125,7 @@ func (r *Recorder) run() {
 // flush writes both channels up to the sample position upto, silence where
 // a side had nothing, then the header. It reports false once writing has
 // failed.
-func (r *Recorder) flush(upto int64, out *[]int16) bool {
+func (r *Recorder) flush(upto int64, out *[]byte) bool {
 	r.mu.Lock()
 	n := int(upto - r.base)
 	if n <= 0 || r.err != nil {
@@ -131,20 +133,24 @@ func (r *Recorder) flush(upto int64, out *[]int16) bool {
 		r.mu.Unlock()
 		return ok
 	}
-	o := (*out)[:0]
-	o = append(o, make([]int16, n*r.ch)...)
+	// Interleaved 16-bit little-endian samples, as the WAV stores them.
+	stride := 2 * r.ch
+	o := slices.Grow((*out)[:0], n*stride)[:n*stride]
 	for side := 0; side < r.ch; side++ {
 		b := r.buf[side]
 		k := min(len(b), n)
 		for i, s := range b[:k] {
-			o[i*r.ch+side] = s
+			binary.LittleEndian.PutUint16(o[i*stride+2*side:], uint16(s))
+		}
+		for i := k; i < n; i++ {
+			binary.LittleEndian.PutUint16(o[i*stride+2*side:], 0)
 		}
 		r.buf[side] = b[:copy(b, b[k:])]
 	}
 	r.base = upto
 	r.mu.Unlock()
 	*out = o
-	err := r.w.Write(o)
+	err := r.w.WriteLE(o)
 	if err == nil {
 		err = r.w.UpdateHeader()
 	}

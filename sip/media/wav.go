@@ -63,14 +63,20 @@ func wavHeader(channels, rate int, data uint32) []byte {
 
 // Write appends interleaved samples.
 func (w *WAVWriter) Write(samples []int16) error {
-	if w.data+int64(len(samples))*2 > 0xFFFFFFFF-36 {
-		return ErrWAVTooLarge
-	}
 	w.buf = w.buf[:0]
 	for _, s := range samples {
 		w.buf = binary.LittleEndian.AppendUint16(w.buf, uint16(s))
 	}
-	n, err := w.f.Write(w.buf)
+	return w.WriteLE(w.buf)
+}
+
+// WriteLE appends interleaved samples already in the file's encoding,
+// 16-bit little-endian.
+func (w *WAVWriter) WriteLE(b []byte) error {
+	if w.data+int64(len(b)) > 0xFFFFFFFF-36 {
+		return ErrWAVTooLarge
+	}
+	n, err := w.f.Write(b)
 	w.data += int64(n)
 	if err != nil {
 		return fmt.Errorf("media: write WAV: %w", err)
