@@ -24,7 +24,7 @@ var ErrNoPorts = errors.New("media: no free RTP port")
 // says how the legs' sockets are read.
 type Ports struct {
 	lo, hi  int
-	readers *pollers // nil: a reader goroutine per leg
+	readers *pollers   // nil: a reader goroutine per leg
 	mu      sync.Mutex // guards next and used
 	next    int
 	used    map[int]bool
