@@ -173,7 +173,7 @@ func NewGateway(cfg *config.Config, router Router, store Store, log *slog.Logger
 	// the Internet that is noise an attacker controls, so it goes to DEBUG.
 	quiet := slog.New(demote{log.Handler()}).With("component", "sipgo")
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("taxline"),
-		sipgo.WithUserAgentTransportLayerOptions(gosip.WithTransportLayerReadFilter(g.reg.ReadFilter),
+		sipgo.WithUserAgentTransportLayerOptions(gosip.WithTransportLayerReadFilter(g.reg.UDPFilter(g.udp)),
 			gosip.WithTransportLayerLogger(quiet)),
 		sipgo.WithUserAgentTransactionLayerOptions(gosip.WithTransactionLayerLogger(quiet)))
 	if err != nil {

@@ -63,9 +63,14 @@ func startRegServer(t *testing.T, cfg *config.Config, tune func(*Registrar)) *re
 	if tune != nil {
 		tune(s.r)
 	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As the gateway serves: REGISTERs over UDP answered statelessly.
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent("taxline-test"),
-		sipgo.WithUserAgentTransportLayerOptions(gosip.WithTransportLayerReadFilter(s.r.ReadFilter)),
+		sipgo.WithUserAgentTransportLayerOptions(gosip.WithTransportLayerReadFilter(s.r.UDPFilter(pc))),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -80,10 +85,6 @@ func startRegServer(t *testing.T, cfg *config.Config, tune func(*Registrar)) *re
 			t.Log(err)
 		}
 	})
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
