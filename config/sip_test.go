@@ -18,11 +18,19 @@ func TestSIPKeys(t *testing.T) {
 	if c.SIP.MediaAddress != "192.0.2.10" || c.SIP.RTPTimeout != config.DefaultRTPTimeout || c.SIP.SessionExpires != config.DefaultSessionExpires {
 		t.Errorf("media_address %q rtp_timeout %v session_expires %v", c.SIP.MediaAddress, c.SIP.RTPTimeout, c.SIP.SessionExpires)
 	}
+	if c.SIP.Batch() != config.DefaultRTPBatch {
+		t.Errorf("rtp_batch %v, want %v", c.SIP.Batch(), config.DefaultRTPBatch)
+	}
+	if c, err := config.Parse("f.yaml", []byte("sip:\n  rtp_batch: 0s\n")); err != nil || c.SIP.Batch() != 0 {
+		t.Errorf("rtp_batch 0s (a reader per leg): %v %v", c.SIP.Batch(), err)
+	}
 	for _, tc := range []struct{ yaml, want string }{
 		{"sip:\n  media_address: example.org\n", "sip.media_address"},
 		{"sip:\n  media_address: 0.0.0.0\n", "sip.media_address"},
 		{"sip:\n  media_address: 224.0.0.1\n", "sip.media_address"},
 		{"sip:\n  rtp_timeout: 10ms\n", "sip.rtp_timeout"},
+		{"sip:\n  rtp_batch: 50ms\n", "sip.rtp_batch"},
+		{"sip:\n  rtp_batch: -1ms\n", "sip.rtp_batch"},
 		{"sip:\n  session_expires: 60s\n", "sip.session_expires"},
 	} {
 		_, err := config.Parse("f.yaml", []byte(tc.yaml))

@@ -161,7 +161,7 @@ func (p *poller) stopIfIdle() {
 }
 
 func (p *poller) loop(run *pollRun) {
-	defer unix.Close(run.epfd)
+	defer func() { _ = unix.Close(run.epfd) }()
 	t := time.NewTimer(p.interval)
 	defer t.Stop()
 	next := time.Now()
