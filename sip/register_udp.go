@@ -16,8 +16,9 @@ import (
 // the registrar's work and one send, with no goroutine or timers per
 // request. This is how Kamailio's registrar answers too (sl_send_reply).
 //
-// Being stateless it keeps, in place of transactions, the responses it
-// sent for as long as a client may retransmit a request (64·T1): a
+// Being stateless it keeps, in place of transactions, the final responses
+// other than challenges it sent for as long as a client may retransmit a
+// request (64·T1): a
 // retransmitted REGISTER gets the same response again instead of being
 // handled twice (which the digest nonce-count check would take for a
 // replay).
@@ -123,7 +124,9 @@ func (t *statelessTx) Respond(res *gosip.Response) error {
 	b.Reset()
 	res.StringWrite(b)
 	out := b.Bytes()
-	if t.key != "" && res.StatusCode >= 200 {
+	// A challenge is not kept: a retransmitted REGISTER without
+	// credentials may as well get a fresh one.
+	if t.key != "" && res.StatusCode >= 200 && res.StatusCode != gosip.StatusUnauthorized {
 		out = t.u.sent.put(t.key, out, time.Now())
 	}
 	_, err := t.u.conn.WriteTo(out, t.to)

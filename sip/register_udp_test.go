@@ -89,3 +89,53 @@ func TestRetransmitsExpire(t *testing.T) {
 		t.Fatalf("b lost or stale entries kept (size %d)", r.size())
 	}
 }
+
+// lastPacket is a net.PacketConn that keeps what was last written to it.
+type lastPacket struct {
+	net.PacketConn // nil: only WriteTo and LocalAddr are used
+	local          *net.UDPAddr
+	last           []byte
+}
+
+func (p *lastPacket) WriteTo(b []byte, _ net.Addr) (int, error) {
+	p.last = append(p.last[:0], b...)
+	return len(b), nil
+}
+
+func (p *lastPacket) LocalAddr() net.Addr { return p.local }
+
+// BenchmarkStatelessRegister is one whole digest registration over the
+// stateless UDP path (REGISTER → 401 → REGISTER with credentials → 200),
+// as the read loop runs it: parse, registrar, response, retransmission
+// cache. Building the two requests and the client's digest are in the
+// loop too.
+func BenchmarkStatelessRegister(b *testing.B) {
+	cfg := testConfig(b)
+	cfg.SIP.Trunks[0].Sources = []string{"127.0.0.1/32"} // no rate limit for the load source
+	h := newHarness(b, cfg)
+	h.r.now = time.Now
+	conn := &lastPacket{local: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5060}}
+	filter := h.r.UDPFilter(conn)
+	src := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5070}
+	props := gosip.TransportReadProps{Transport: "UDP", LocalAddr: conn.local, RemoteAddr: src}
+	send := func(req *gosip.Request) *gosip.Response {
+		if out, err := filter(props, []byte(req.String())); err != nil || out != nil {
+			b.Fatalf("not handled: %v", err)
+		}
+		msg, err := gosip.ParseMessage(conn.last)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return msg.(*gosip.Response)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		req := h.register(src.String(), "1001", "sip:1001@127.0.0.1:5070", 300)
+		req.AppendHeader(gosip.NewHeader("User-Agent", "SIPp load"))
+		chal := send(req)
+		req = h.register(src.String(), "1001", "sip:1001@127.0.0.1:5070", 300)
+		if res := send(withAuth(req, answer(b, req, chal, 0, "1001", "demo-1001", 1))); res.StatusCode != 200 {
+			b.Fatal(res.Short())
+		}
+	}
+}
