@@ -136,9 +136,10 @@ func (s *Source) Frame(pcm []int16) Frame {
 	return f
 }
 
-// Leg is one RTP stream between the gateway and a peer: a UDP socket, a
-// reader goroutine that decodes what arrives, and a writer that sends with
-// a single SSRC and continuous numbering whatever feeds it.
+// Leg is one RTP stream between the gateway and a peer: a UDP socket whose
+// datagrams are decoded as they are read (by the leg's own goroutine, or
+// by a poller serving many legs, see NewPorts), and a writer that sends
+// with a single SSRC and continuous numbering whatever feeds it.
 //
 // The remote address comes from SDP and is replaced by the source of the
 // first packet received (symmetric RTP, RFC 4961), so peers behind NAT
@@ -226,7 +227,8 @@ func (l *Leg) Codec() Codec {
 }
 
 // SetSink sets where decoded audio received on the leg goes; nil drops it.
-// The sink runs on the leg's reader goroutine and must not block.
+// The sink runs on the goroutine that reads the leg's socket, which may
+// serve other legs too: it must not block, nor close a leg.
 func (l *Leg) SetSink(f func(Frame)) {
 	l.mu.Lock()
 	l.sink = f
@@ -246,7 +248,7 @@ type Event struct {
 // SetEventSink sets where the telephone-event packets received on the leg
 // go, one by one, for relaying to another leg (WriteEvent); nil drops them.
 // Digits are reported on Digits either way. The sink runs on the leg's
-// reader goroutine and must not block.
+// reading goroutine and must not block.
 func (l *Leg) SetEventSink(f func(Event)) {
 	l.mu.Lock()
 	l.evSink = f
