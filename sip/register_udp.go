@@ -37,10 +37,14 @@ type udpRegister struct {
 // sipgo transport layer serving the UDP socket conn: it drops what comes
 // from banned sources (ReadFilter), and answers a REGISTER that arrives on
 // conn itself statelessly, from the socket's read loop, so sipgo never sees
-// it. Use one filter per conn.
+// it. The registrar's keep-alives to phones registered over UDP are sent
+// from conn too. Use one filter, for one UDP listener.
 func (r *Registrar) UDPFilter(conn net.PacketConn) gosip.TransportReadFilter {
 	u := &udpRegister{reg: r, conn: conn, parser: gosip.NewParser(), sent: retransmits{keep: 64 * gosip.T1}}
 	local := conn.LocalAddr()
+	if ua, ok := local.(*net.UDPAddr); ok {
+		r.udpLocal.Store(ua)
+	}
 	return func(info gosip.TransportReadProps, data []byte) ([]byte, error) {
 		data, err := r.ReadFilter(info, data)
 		if len(data) == 0 || err != nil || info.Transport != "UDP" {

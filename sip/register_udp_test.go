@@ -139,3 +139,58 @@ func BenchmarkStatelessRegister(b *testing.B) {
 		}
 	}
 }
+
+// TestKeepAliveFromListener: a phone registered over UDP gets its OPTIONS
+// keep-alives from the address it registered to (its NAT lets nothing
+// else in), although sipgo never saw the REGISTER.
+func TestKeepAliveFromListener(t *testing.T) {
+	s := startRegServer(t, nil, func(r *Registrar) {
+		r.keepAlive = 100 * time.Millisecond
+		r.keepAliveTimeout = time.Second
+	})
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	server, _ := net.ResolveUDPAddr("udp", s.udp)
+	h := newHarness(t, nil)
+	src := c.LocalAddr().String()
+	buf := make([]byte, 4096)
+	read := func() (*gosip.Request, *gosip.Response, *net.UDPAddr) {
+		t.Helper()
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, from, err := c.ReadFromUDP(buf)
+		if err != nil {
+			t.Fatalf("nothing received: %v", err)
+		}
+		msg, err := gosip.ParseMessage(buf[:n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := msg.(*gosip.Request)
+		res, _ := msg.(*gosip.Response)
+		return req, res, from
+	}
+	send := func(m interface{ String() string }) {
+		t.Helper()
+		if _, err := c.WriteToUDP([]byte(m.String()), server); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(h.register(src, "1001", "sip:1001@"+src, 300))
+	_, chal, _ := read()
+	req := h.register(src, "1001", "sip:1001@"+src, 300)
+	send(withAuth(req, answer(t, req, chal, 0, "1001", "demo-1001", 1)))
+	if _, res, _ := read(); res == nil || res.StatusCode != 200 {
+		t.Fatalf("registration: %v", res)
+	}
+	opt, _, from := read()
+	if opt == nil || opt.Method != gosip.OPTIONS {
+		t.Fatalf("want an OPTIONS keep-alive, got %v", opt)
+	}
+	if from.String() != s.udp {
+		t.Fatalf("keep-alive from %v, want the listener %s", from, s.udp)
+	}
+	send(gosip.NewResponseFromRequest(opt, 200, "OK", nil))
+}

@@ -86,6 +86,10 @@ type Registrar struct {
 	tick              time.Duration
 	// probeRounds counts finished keep-alive rounds, for tests.
 	probeRounds atomic.Int64
+	// udpLocal is the UDP listener REGISTERs are answered on (UDPFilter):
+	// keep-alives to phones registered over UDP leave from it, where their
+	// NAT expects the registrar.
+	udpLocal atomic.Pointer[net.UDPAddr]
 
 	mu       sync.Mutex // guards bindings, fromIP and dirty
 	bindings map[string][]*binding
@@ -843,6 +847,9 @@ func (r *Registrar) options(ctx context.Context, c *sipgo.Client, b *binding) bo
 	req := gosip.NewRequest(gosip.OPTIONS, *b.Contact.Clone())
 	req.SetDestination(b.Source)
 	req.SetTransport(b.Transport)
+	if l := r.udpLocal.Load(); l != nil && strings.EqualFold(b.Transport, "UDP") {
+		req.Laddr = gosip.Addr{IP: l.IP, Port: l.Port}
+	}
 	res, err := c.Do(ctx, req)
 	return err == nil && res != nil
 }
