@@ -34,6 +34,26 @@ func eachReader(t *testing.T, test func(*testing.T, time.Duration)) {
 	})
 }
 
+// openLegs opens n legs on 127.0.0.1 from the port range spec, read as
+// batch says; they are closed when the test ends.
+func openLegs(t *testing.T, spec string, batch time.Duration, n int) (*Ports, []*Leg) {
+	t.Helper()
+	ports, err := NewPorts(spec, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	legs := make([]*Leg, n)
+	for i := range legs {
+		l, err := ports.Open(netip.MustParseAddr("127.0.0.1"), slog.Default())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		legs[i] = l
+	}
+	return ports, legs
+}
+
 func addr(c *net.UDPConn) netip.AddrPort { return c.LocalAddr().(*net.UDPAddr).AddrPort() }
 
 // TestRelayContinuity: a caller peer talks to leg A; the agent peer hears,
@@ -41,21 +61,8 @@ func addr(c *net.UDPConn) netip.AddrPort { return c.LocalAddr().(*net.UDPAddr).A
 func TestRelayContinuity(t *testing.T) { eachReader(t, testRelayContinuity) }
 
 func testRelayContinuity(t *testing.T, batch time.Duration) {
-	ports, err := NewPorts("40000-40999", batch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lo := netip.MustParseAddr("127.0.0.1")
-	a, err := ports.Open(lo, slog.Default())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := ports.Open(lo, slog.Default())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	ports, legs := openLegs(t, "40000-40999", batch, 2)
+	a, b := legs[0], legs[1]
 	if ports.InUse() != 2 || a.Addr().Port()%2 != 0 {
 		t.Fatalf("ports in use %d, a %v", ports.InUse(), a.Addr())
 	}
@@ -134,12 +141,8 @@ func testRelayContinuity(t *testing.T, batch time.Duration) {
 func TestLegDTMF(t *testing.T) { eachReader(t, testLegDTMF) }
 
 func testLegDTMF(t *testing.T, batch time.Duration) {
-	ports, _ := NewPorts("41000-41099", batch)
-	l, err := ports.Open(netip.MustParseAddr("127.0.0.1"), slog.Default())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	_, legs := openLegs(t, "41000-41099", batch, 1)
+	l := legs[0]
 	l.Configure(netip.MustParseAddrPort("127.0.0.1:9"), Codec{Law: ALaw, PT: 8, DTMF: 96}, SendRecv)
 	c := peer(t)
 	for i, pl := range [][]byte{{4, 10, 0, 160}, {4, 0x8A, 3, 32}, {4, 0x8A, 3, 32}, {4, 0x8A, 3, 32}} {
@@ -170,21 +173,8 @@ func testLegDTMF(t *testing.T, batch time.Duration) {
 func TestRelayTelephoneEvents(t *testing.T) { eachReader(t, testRelayTelephoneEvents) }
 
 func testRelayTelephoneEvents(t *testing.T, batch time.Duration) {
-	ports, err := NewPorts("41000-41999", batch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lo := netip.MustParseAddr("127.0.0.1")
-	a, err := ports.Open(lo, slog.Default())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := ports.Open(lo, slog.Default())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	_, legs := openLegs(t, "41000-41999", batch, 2)
+	a, b := legs[0], legs[1]
 	caller, agent := peer(t), peer(t)
 	a.Configure(addr(caller), Codec{Law: ALaw, PT: 8, DTMF: 101}, SendRecv)
 	b.Configure(addr(agent), Codec{Law: ALaw, PT: 8, DTMF: 96}, SendRecv)
@@ -279,15 +269,8 @@ func testRelayTelephoneEvents(t *testing.T, batch time.Duration) {
 func TestLegSilent(t *testing.T) { eachReader(t, testLegSilent) }
 
 func testLegSilent(t *testing.T, batch time.Duration) {
-	ports, err := NewPorts("42000-42999", batch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := ports.Open(netip.MustParseAddr("127.0.0.1"), slog.Default())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	_, legs := openLegs(t, "42000-42999", batch, 1)
+	l := legs[0]
 	p := peer(t)
 	pcma := Codec{Law: ALaw, PT: 8, DTMF: -1}
 	l.Configure(addr(p), pcma, SendRecv)
@@ -328,20 +311,8 @@ func testLegSilent(t *testing.T, batch time.Duration) {
 func TestRelayPassthrough(t *testing.T) { eachReader(t, testRelayPassthrough) }
 
 func testRelayPassthrough(t *testing.T, batch time.Duration) {
-	ports, err := NewPorts("42000-42099", batch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lo := netip.MustParseAddr("127.0.0.1")
-	open := func() *Leg {
-		l, err := ports.Open(lo, slog.Default())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close() })
-		return l
-	}
-	in, same, other := open(), open(), open()
+	_, legs := openLegs(t, "42000-42099", batch, 3)
+	in, same, other := legs[0], legs[1], legs[2]
 	caller, p1, p2 := peer(t), peer(t), peer(t)
 	pcmu := Codec{Law: ULaw, PT: 0, DTMF: -1}
 	in.Configure(addr(caller), pcmu, SendRecv)

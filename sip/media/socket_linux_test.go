@@ -50,17 +50,19 @@ func TestPollerCloseUnderTraffic(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 8, SSRC: 1}, Payload: make([]byte, 160)}
-		for n := 0; n < 200_000; n++ { // bounded
+		// One packet to every leg each millisecond, for at most a minute.
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for range 60_000 {
 			select {
 			case <-stop:
 				return
-			default:
+			case <-tick.C:
 			}
-			p.SequenceNumber++
-			raw, _ := p.Marshal()
-			_, _ = sender.WriteToUDPAddrPort(raw, legs[n%len(legs)].Addr())
-			if n%len(legs) == 0 {
-				time.Sleep(100 * time.Microsecond) // pace the sender, not a synchronisation
+			for _, l := range legs {
+				p.SequenceNumber++
+				raw, _ := p.Marshal()
+				_, _ = sender.WriteToUDPAddrPort(raw, l.Addr())
 			}
 		}
 	}()
