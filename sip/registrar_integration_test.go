@@ -23,6 +23,7 @@ import (
 	gosip "github.com/emiago/sipgo/sip"
 
 	"github.com/taxline/taxline/config"
+	tsiptest "github.com/taxline/taxline/sip/siptest"
 )
 
 // needProgram skips under -short and fails when prog is missing.
@@ -43,7 +44,7 @@ func needProgram(t *testing.T, prog string) string {
 type regServer struct {
 	r       *Registrar
 	pres    *fakePresence
-	logs    *syncBuffer
+	logs    *tsiptest.SyncBuffer
 	udp     string // host:port
 	tcp     string
 	client  *sipgo.Client
@@ -56,7 +57,7 @@ func startRegServer(t *testing.T, cfg *config.Config, tune func(*Registrar)) *re
 	if cfg == nil {
 		cfg = testConfig(t)
 	}
-	s := &regServer{pres: newFakePresence(), logs: new(syncBuffer), runDone: make(chan error, 1)}
+	s := &regServer{pres: newFakePresence(), logs: new(tsiptest.SyncBuffer), runDone: make(chan error, 1)}
 	log := slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	s.r = NewRegistrar(cfg, s.pres, log)
 	s.r.tick = 50 * time.Millisecond
@@ -246,7 +247,7 @@ func freeBaresipPort(t *testing.T) int {
 // baresip is a running baresip softphone with its output collected.
 type baresip struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *tsiptest.SyncBuffer
 	done chan struct{}
 }
 
@@ -273,7 +274,7 @@ sip_trans_def		udp
 	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte(acc), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	b := &baresip{out: new(syncBuffer), done: make(chan struct{})}
+	b := &baresip{out: new(tsiptest.SyncBuffer), done: make(chan struct{})}
 	b.cmd = exec.Command(bin, "-f", dir)
 	b.cmd.Stdout, b.cmd.Stderr = b.out, b.out
 	b.cmd.Stdin = nil

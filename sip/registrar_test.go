@@ -21,6 +21,7 @@ import (
 	"github.com/taxline/taxline/config"
 	"github.com/taxline/taxline/configs"
 	"github.com/taxline/taxline/queue"
+	tsiptest "github.com/taxline/taxline/sip/siptest"
 )
 
 // fakePresence records SetPresence calls.
@@ -105,25 +106,8 @@ type harness struct {
 	r     *Registrar
 	clock *testClock
 	pres  *fakePresence
-	logs  *syncBuffer
+	logs  *tsiptest.SyncBuffer
 	cseq  uint32
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func newHarness(t testing.TB, cfg *config.Config) *harness {
@@ -131,7 +115,7 @@ func newHarness(t testing.TB, cfg *config.Config) *harness {
 	if cfg == nil {
 		cfg = testConfig(t)
 	}
-	h := &harness{clock: &testClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}, pres: newFakePresence(), logs: new(syncBuffer)}
+	h := &harness{clock: &testClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}, pres: newFakePresence(), logs: new(tsiptest.SyncBuffer)}
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	h.r = NewRegistrar(cfg, h.pres, log)
 	h.r.now = h.clock.now

@@ -114,19 +114,27 @@ func export(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "taxline: %v\n", err)
 		}
 	}()
-	w := stdout
-	if *out != "" {
-		f, err := os.Create(*out)
-		if err != nil {
-			fmt.Fprintf(stderr, "taxline: %v\n", err)
-			return 1
-		}
-		defer f.Close()
-		w = f
-	}
-	if err := db.Export(w); err != nil {
+	if err := writeOutput(*out, stdout, db.Export); err != nil {
 		fmt.Fprintf(stderr, "taxline: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+// writeOutput runs write on the file at path, or on stdout when path is
+// empty. A file's close error is reported: it can be the first sign that
+// the data did not reach the disk.
+func writeOutput(path string, stdout io.Writer, write func(io.Writer) error) error {
+	if path == "" {
+		return write(stdout)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	err = write(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

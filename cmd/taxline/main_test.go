@@ -170,6 +170,17 @@ func TestExportAndPurge(t *testing.T) {
 	if !strings.Contains(out.String(), "manifest") {
 		t.Errorf("export of an empty store has no manifest: %q", out.String())
 	}
+	// -o writes the same export to a file.
+	file := filepath.Join(t.TempDir(), "export.out")
+	if code := run([]string{"export", "-data", dir, "-o", file}, nil, &out, &errb); code != 0 {
+		t.Fatalf("export -o: exit %d: %s", code, errb.String())
+	}
+	if b, err := os.ReadFile(file); err != nil || !strings.Contains(string(b), "manifest") {
+		t.Errorf("export -o file: %v %q", err, b)
+	}
+	if code := run([]string{"export", "-data", dir, "-o", filepath.Join(dir, "no", "such", "dir", "x")}, nil, &out, &errb); code != 1 {
+		t.Errorf("export -o to a missing directory: exit %d", code)
+	}
 	out.Reset()
 	if code := run([]string{"purge", "-data", dir, "-before", "2020-01-01"}, nil, &out, &errb); code != 0 {
 		t.Fatalf("purge: exit %d: %s", code, errb.String())
@@ -194,5 +205,24 @@ func TestSimulate(t *testing.T) {
 	}
 	if code := run([]string{"simulate", "-date", "tomorrow"}, nil, &out, &errb); code != 2 {
 		t.Errorf("bad date: exit %d", code)
+	}
+}
+
+func TestReportMonthlyOutput(t *testing.T) {
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	file := filepath.Join(t.TempDir(), "report.csv")
+	if code := run([]string{"report", "monthly", "-data", dir, "-month", "2026-03", "-format", "csv", "-o", file}, nil, &out, &errb); code != 0 {
+		t.Fatalf("report -o: exit %d: %s", code, errb.String())
+	}
+	if b, err := os.ReadFile(file); err != nil || len(b) == 0 {
+		t.Errorf("report file: %v, %d bytes", err, len(b))
+	}
+	bad := filepath.Join(t.TempDir(), "bad.out")
+	if code := run([]string{"report", "monthly", "-data", dir, "-month", "2026-03", "-format", "pdf", "-o", bad}, nil, &out, &errb); code != 2 {
+		t.Errorf("unknown format: exit %d", code)
+	}
+	if _, err := os.Stat(bad); !os.IsNotExist(err) {
+		t.Errorf("unknown format left a file: %v", err)
 	}
 }

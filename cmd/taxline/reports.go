@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/taxline/taxline/api"
@@ -49,31 +48,24 @@ func report(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "taxline: %v\n", err)
 		return 1
 	}
-	w := stdout
-	if *out != "" {
-		f, err := os.Create(*out)
-		if err != nil {
-			fmt.Fprintf(stderr, "taxline: %v\n", err)
-			return 1
-		}
-		defer f.Close()
-		w = f
-	}
+	var write func(io.Writer) error
 	switch *format {
 	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		err = enc.Encode(rep)
+		write = func(w io.Writer) error {
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			enc.SetEscapeHTML(false)
+			return enc.Encode(rep)
+		}
 	case "csv":
-		err = rep.CSV(w)
+		write = rep.CSV
 	case "xlsx":
-		err = api.WriteXLSX(&rep, w)
+		write = func(w io.Writer) error { return api.WriteXLSX(&rep, w) }
 	default:
 		fmt.Fprintf(stderr, "taxline: unknown format %q (json, csv, xlsx)\n", *format)
 		return 2
 	}
-	if err != nil {
+	if err := writeOutput(*out, stdout, write); err != nil {
 		fmt.Fprintf(stderr, "taxline: %v\n", err)
 		return 1
 	}

@@ -155,7 +155,7 @@ type Baresip struct {
 	Port int // SIP listen port
 	ctrl string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *SyncBuffer
 	done chan error
 }
 
@@ -177,7 +177,7 @@ func StartBaresip(t testing.TB, c BaresipConfig) *Baresip {
 	Need(t, "baresip")
 	dir := t.TempDir()
 	// baresip listens on Port for UDP and TCP and on Port+1 for TLS.
-	b := &Baresip{Dir: dir, Port: FreePort(t, true), out: &syncBuffer{}, done: make(chan error, 1)}
+	b := &Baresip{Dir: dir, Port: FreePort(t, true), out: &SyncBuffer{}, done: make(chan error, 1)}
 	b.ctrl = "127.0.0.1:" + strconv.Itoa(FreePort(t, false))
 	mode := c.AnswerMode
 	if mode == "" {
@@ -280,18 +280,20 @@ func (b *Baresip) Command(cmd, params string) (string, error) {
 	}
 }
 
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for concurrent writers: a log or a
+// child process's output that a test reads while it is written.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
