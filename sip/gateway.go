@@ -61,7 +61,8 @@ type Gateway struct {
 	srv    *sipgo.Server
 	cli    *sipgo.Client
 	dua    *sipgo.DialogUA
-	udp    net.PacketConn
+	udp    *net.UDPConn
+	udpl   net.PacketConn // udp as sipgo serves it: REGISTERs answered on the way (Registrar.UDPListener)
 	tcp    net.Listener
 	tls    net.Listener // nil unless sip.tls.listen is set
 	// laddr is the UDP and TCP listeners' bound address (its IP may be
@@ -169,11 +170,15 @@ func NewGateway(cfg *config.Config, router Router, store Store, log *slog.Logger
 	}
 	g.reg = NewRegistrar(cfg, router, log)
 	g.Lookup = g.reg.Lookup
+	if g.udpl, err = g.reg.UDPListener(g.udp); err != nil {
+		g.closeListeners()
+		return nil, err
+	}
 	// sipgo logs what it cannot parse at ERROR, with the raw bytes: from
 	// the Internet that is noise an attacker controls, so it goes to DEBUG.
 	quiet := slog.New(demote{log.Handler()}).With("component", "sipgo")
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("taxline"),
-		sipgo.WithUserAgentTransportLayerOptions(gosip.WithTransportLayerReadFilter(g.reg.UDPFilter(g.udp)),
+		sipgo.WithUserAgentTransportLayerOptions(gosip.WithTransportLayerReadFilter(g.reg.ReadFilter),
 			gosip.WithTransportLayerLogger(quiet)),
 		sipgo.WithUserAgentTransactionLayerOptions(gosip.WithTransactionLayerLogger(quiet)))
 	if err != nil {
@@ -381,7 +386,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.mu.Unlock()
 
 	var serve sync.WaitGroup
-	serve.Go(func() { _ = g.srv.ServeUDP(g.udp) })
+	serve.Go(func() { _ = g.srv.ServeUDP(g.udpl) })
 	serve.Go(func() { _ = g.srv.ServeTCP(g.tcp) })
 	if g.tls != nil {
 		serve.Go(func() { _ = g.srv.ServeTLS(g.tls) })

@@ -2,13 +2,70 @@ package sip
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	gosip "github.com/emiago/sipgo/sip"
+
+	"github.com/taxline/taxline/sip/rawudp"
 )
+
+// UDPListener wraps the SIP UDP listener for sipgo (Server.ServeUDP). Its
+// reads and writes are raw system calls (rawudp), and it answers the
+// REGISTERs that arrive on it itself, statelessly (udpRegister), so sipgo
+// sees only the other datagrams. The registrar's keep-alives to phones
+// registered over UDP are sent from conn too. Use it for one listener.
+func (r *Registrar) UDPListener(conn *net.UDPConn) (net.PacketConn, error) {
+	rc, err := rawudp.Wrap(conn)
+	if err != nil {
+		return nil, fmt.Errorf("sip: %w", err)
+	}
+	if ua, ok := conn.LocalAddr().(*net.UDPAddr); ok {
+		r.udpLocal.Store(ua)
+	}
+	u := &udpRegister{reg: r, conn: rc, parser: gosip.NewParser(), sent: retransmits{keep: 64 * gosip.T1}}
+	return &udpListener{Conn: rc, reg: u}, nil
+}
+
+// udpListener is the UDP listener as sipgo sees it.
+type udpListener struct {
+	*rawudp.Conn
+	reg *udpRegister
+}
+
+// ReadFrom returns the next datagram that is not a REGISTER answered on
+// the way. A failed read of one datagram is skipped: sipgo stops reading
+// the socket on any error but its closing.
+func (l *udpListener) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, from, err := l.ReadFromAddrPort(b)
+		if err != nil {
+			var errno syscall.Errno
+			if errors.As(err, &errno) {
+				l.reg.reg.log.Debug("sip: UDP read failed", "err", err)
+				continue
+			}
+			return 0, nil, err
+		}
+		if !l.reg.serve(from, b[:n]) {
+			return n, net.UDPAddrFromAddrPort(from), nil
+		}
+	}
+}
+
+// WriteTo sends as WriteToAddrPort does.
+func (l *udpListener) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if ua, ok := addr.(*net.UDPAddr); ok {
+		return l.WriteToAddrPort(b, ua.AddrPort())
+	}
+	return l.UDPConn.WriteTo(b, addr)
+}
 
 // udpRegister serves REGISTER requests that arrive over UDP as a stateless
 // UAS (RFC 3261 §8.2.7), straight from the SIP socket's read loop, instead
@@ -18,59 +75,35 @@ import (
 //
 // Being stateless it keeps, in place of transactions, the final responses
 // other than challenges it sent for as long as a client may retransmit a
-// request (64·T1): a
-// retransmitted REGISTER gets the same response again instead of being
-// handled twice (which the digest nonce-count check would take for a
-// replay).
+// request (64·T1): a retransmitted REGISTER gets the same response again
+// instead of being handled twice (which the digest nonce-count check would
+// take for a replay).
 //
 // REGISTERs over TCP and TLS, and every other request, still go through
 // sipgo.
 type udpRegister struct {
 	reg    *Registrar
-	conn   net.PacketConn
+	conn   addrPortWriter
 	parser *gosip.Parser // used only on the UDP read loop
 	sent   retransmits
 	buf    bytes.Buffer
 }
 
-// UDPFilter is the read filter (sip.WithTransportLayerReadFilter) for a
-// sipgo transport layer serving the UDP socket conn: it drops what comes
-// from banned sources (ReadFilter), and answers a REGISTER that arrives on
-// conn itself statelessly, from the socket's read loop, so sipgo never sees
-// it. The registrar's keep-alives to phones registered over UDP are sent
-// from conn too. Use one filter, for one UDP listener.
-func (r *Registrar) UDPFilter(conn net.PacketConn) gosip.TransportReadFilter {
-	u := &udpRegister{reg: r, conn: conn, parser: gosip.NewParser(), sent: retransmits{keep: 64 * gosip.T1}}
-	local := conn.LocalAddr()
-	if ua, ok := local.(*net.UDPAddr); ok {
-		r.udpLocal.Store(ua)
-	}
-	return func(info gosip.TransportReadProps, data []byte) ([]byte, error) {
-		data, err := r.ReadFilter(info, data)
-		if len(data) == 0 || err != nil || info.Transport != "UDP" {
-			return data, err
-		}
-		src, ok := info.RemoteAddr.(*net.UDPAddr)
-		if ok && sameAddr(info.LocalAddr, local) && u.serve(src, data) {
-			return nil, nil
-		}
-		return data, nil
-	}
-}
-
-// sameAddr compares two UDP addresses without formatting them.
-func sameAddr(a, b net.Addr) bool {
-	ua, ok1 := a.(*net.UDPAddr)
-	ub, ok2 := b.(*net.UDPAddr)
-	return ok1 && ok2 && ua.AddrPort() == ub.AddrPort()
+// addrPortWriter is where udpRegister sends its responses.
+type addrPortWriter interface {
+	WriteToAddrPort(b []byte, to netip.AddrPort) (int, error)
 }
 
 // serve handles one datagram from src if it is a REGISTER and reports
 // whether it did. It runs on the UDP socket's read loop, one datagram at a
-// time. A datagram that does not parse is left to sipgo, which drops it.
-func (u *udpRegister) serve(src *net.UDPAddr, data []byte) (handled bool) {
+// time. A REGISTER from a banned source is dropped before it is parsed; one
+// that does not parse is left to sipgo, which drops it.
+func (u *udpRegister) serve(src netip.AddrPort, data []byte) (handled bool) {
 	if !bytes.HasPrefix(data, []byte("REGISTER ")) {
 		return false
+	}
+	if u.reg.guard.banned(src.Addr().Unmap(), "", u.reg.now()) {
+		return true
 	}
 	msg, err := u.parser.ParseSIP(data)
 	if err != nil {
@@ -86,7 +119,7 @@ func (u *udpRegister) serve(src *net.UDPAddr, data []byte) (handled bool) {
 	key := retransmitKey(req, source)
 	if key != "" {
 		if res, ok := u.sent.get(key, time.Now()); ok {
-			_, _ = u.conn.WriteTo(res, src)
+			_, _ = u.conn.WriteToAddrPort(res, src)
 			return true
 		}
 	}
@@ -119,7 +152,7 @@ func retransmitKey(req *gosip.Request, source string) string {
 // retransmissions; there is nothing to terminate.
 type statelessTx struct {
 	u   *udpRegister
-	to  *net.UDPAddr
+	to  netip.AddrPort
 	key string
 }
 
@@ -133,7 +166,7 @@ func (t *statelessTx) Respond(res *gosip.Response) error {
 	if t.key != "" && res.StatusCode >= 200 && res.StatusCode != gosip.StatusUnauthorized {
 		out = t.u.sent.put(t.key, out, time.Now())
 	}
-	_, err := t.u.conn.WriteTo(out, t.to)
+	_, err := t.u.conn.WriteToAddrPort(out, t.to)
 	return err
 }
 

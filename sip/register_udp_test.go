@@ -3,6 +3,7 @@ package sip
 import (
 	"bytes"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -90,19 +91,13 @@ func TestRetransmitsExpire(t *testing.T) {
 	}
 }
 
-// lastPacket is a net.PacketConn that keeps what was last written to it.
-type lastPacket struct {
-	net.PacketConn // nil: only WriteTo and LocalAddr are used
-	local          *net.UDPAddr
-	last           []byte
-}
+// lastPacket keeps what was last sent to it.
+type lastPacket struct{ last []byte }
 
-func (p *lastPacket) WriteTo(b []byte, _ net.Addr) (int, error) {
+func (p *lastPacket) WriteToAddrPort(b []byte, _ netip.AddrPort) (int, error) {
 	p.last = append(p.last[:0], b...)
 	return len(b), nil
 }
-
-func (p *lastPacket) LocalAddr() net.Addr { return p.local }
 
 // BenchmarkStatelessRegister is one whole digest registration over the
 // stateless UDP path (REGISTER → 401 → REGISTER with credentials → 200),
@@ -114,13 +109,12 @@ func BenchmarkStatelessRegister(b *testing.B) {
 	cfg.SIP.Trunks[0].Sources = []string{"127.0.0.1/32"} // no rate limit for the load source
 	h := newHarness(b, cfg)
 	h.r.now = time.Now
-	conn := &lastPacket{local: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5060}}
-	filter := h.r.UDPFilter(conn)
-	src := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5070}
-	props := gosip.TransportReadProps{Transport: "UDP", LocalAddr: conn.local, RemoteAddr: src}
+	conn := &lastPacket{}
+	u := &udpRegister{reg: h.r, conn: conn, parser: gosip.NewParser(), sent: retransmits{keep: 64 * gosip.T1}}
+	src := netip.MustParseAddrPort("127.0.0.1:5070")
 	send := func(req *gosip.Request) *gosip.Response {
-		if out, err := filter(props, []byte(req.String())); err != nil || out != nil {
-			b.Fatalf("not handled: %v", err)
+		if !u.serve(src, []byte(req.String())) {
+			b.Fatal("not handled")
 		}
 		msg, err := gosip.ParseMessage(conn.last)
 		if err != nil {
@@ -138,59 +132,4 @@ func BenchmarkStatelessRegister(b *testing.B) {
 			b.Fatal(res.Short())
 		}
 	}
-}
-
-// TestKeepAliveFromListener: a phone registered over UDP gets its OPTIONS
-// keep-alives from the address it registered to (its NAT lets nothing
-// else in), although sipgo never saw the REGISTER.
-func TestKeepAliveFromListener(t *testing.T) {
-	s := startRegServer(t, nil, func(r *Registrar) {
-		r.keepAlive = 100 * time.Millisecond
-		r.keepAliveTimeout = time.Second
-	})
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	server, _ := net.ResolveUDPAddr("udp", s.udp)
-	h := newHarness(t, nil)
-	src := c.LocalAddr().String()
-	buf := make([]byte, 4096)
-	read := func() (*gosip.Request, *gosip.Response, *net.UDPAddr) {
-		t.Helper()
-		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		n, from, err := c.ReadFromUDP(buf)
-		if err != nil {
-			t.Fatalf("nothing received: %v", err)
-		}
-		msg, err := gosip.ParseMessage(buf[:n])
-		if err != nil {
-			t.Fatal(err)
-		}
-		req, _ := msg.(*gosip.Request)
-		res, _ := msg.(*gosip.Response)
-		return req, res, from
-	}
-	send := func(m interface{ String() string }) {
-		t.Helper()
-		if _, err := c.WriteToUDP([]byte(m.String()), server); err != nil {
-			t.Fatal(err)
-		}
-	}
-	send(h.register(src, "1001", "sip:1001@"+src, 300))
-	_, chal, _ := read()
-	req := h.register(src, "1001", "sip:1001@"+src, 300)
-	send(withAuth(req, answer(t, req, chal, 0, "1001", "demo-1001", 1)))
-	if _, res, _ := read(); res == nil || res.StatusCode != 200 {
-		t.Fatalf("registration: %v", res)
-	}
-	opt, _, from := read()
-	if opt == nil || opt.Method != gosip.OPTIONS {
-		t.Fatalf("want an OPTIONS keep-alive, got %v", opt)
-	}
-	if from.String() != s.udp {
-		t.Fatalf("keep-alive from %v, want the listener %s", from, s.udp)
-	}
-	send(gosip.NewResponseFromRequest(opt, 200, "OK", nil))
 }

@@ -64,14 +64,18 @@ func startRegServer(t *testing.T, cfg *config.Config, tune func(*Registrar)) *re
 	if tune != nil {
 		tune(s.r)
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// As the gateway serves: REGISTERs over UDP answered statelessly.
+	pc, err := s.r.UDPListener(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent("taxline-test"),
-		sipgo.WithUserAgentTransportLayerOptions(gosip.WithTransportLayerReadFilter(s.r.UDPFilter(pc))),
+		sipgo.WithUserAgentTransportLayerOptions(gosip.WithTransportLayerReadFilter(s.r.ReadFilter)),
 	)
 	if err != nil {
 		t.Fatal(err)

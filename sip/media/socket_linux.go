@@ -2,7 +2,6 @@ package media
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/netip"
 	"runtime"
@@ -12,6 +11,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/taxline/taxline/sip/rawudp"
 )
 
 // pollers read the legs' sockets in rounds, rtpengine-style, instead of a
@@ -188,11 +189,15 @@ func (p *poller) serve(epfd int) {
 	p.round.Lock()
 	defer p.round.Unlock()
 	for {
-		n, err := unix.EpollWait(epfd, p.events[:], 0)
-		if errors.Is(err, unix.EINTR) {
+		// With a zero timeout epoll_wait does not block: no hand-off to
+		// the scheduler (which would wake the runtime's monitor thread).
+		r, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(unsafe.Pointer(&p.events[0])),
+			uintptr(len(p.events)), 0, 0, 0)
+		if errno == unix.EINTR {
 			continue
 		}
-		if err != nil || n <= 0 {
+		n := int(r)
+		if errno != 0 || n <= 0 {
 			return
 		}
 		for i := range n {
@@ -234,18 +239,8 @@ func (p *poller) drain(s *pollSocket) {
 		if m.Hdr.Flags&unix.MSG_TRUNC != 0 {
 			continue
 		}
-		s.handle(p.bufs[i][:m.Len], sockaddrPort(&p.names[i]))
+		s.handle(p.bufs[i][:m.Len], rawudp.AddrPort(&p.names[i]))
 	}
-}
-
-// sockaddrPort reads a sockaddr_in or sockaddr_in6 as the kernel wrote it.
-func sockaddrPort(rsa *unix.RawSockaddrInet6) netip.AddrPort {
-	port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&rsa.Port))[:])
-	if rsa.Family == unix.AF_INET {
-		in4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
-		return netip.AddrPortFrom(netip.AddrFrom4(in4.Addr), port)
-	}
-	return netip.AddrPortFrom(netip.AddrFrom16(rsa.Addr).Unmap(), port)
 }
 
 // pollSocket is a leg's socket served by a poller.
@@ -286,26 +281,14 @@ func (s *pollSocket) writeTo(b []byte, to netip.AddrPort) error {
 	return nil
 }
 
-// setDest fills the raw sockaddr for to.
+// setDest converts to once, for the sends that follow.
 func (s *pollSocket) setDest(to netip.AddrPort) error {
-	ip := to.Addr()
-	s.toRaw = unix.RawSockaddrInet6{}
-	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&s.toRaw.Port))[:], to.Port())
-	switch {
-	case s.family == unix.AF_INET && ip.Unmap().Is4():
-		in4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(&s.toRaw))
-		in4.Family = unix.AF_INET
-		in4.Addr = ip.Unmap().As4()
-		s.toLen = unix.SizeofSockaddrInet4
-	case s.family == unix.AF_INET6:
-		s.toRaw.Family = unix.AF_INET6
-		s.toRaw.Addr = ip.As16()
-		s.toLen = unix.SizeofSockaddrInet6
-	default:
+	rsa, n, err := rawudp.Sockaddr(to, s.family)
+	if err != nil {
 		s.toLen = 0
-		return fmt.Errorf("media: cannot send to %v from %v", to, s.local)
+		return err
 	}
-	s.to = to
+	s.to, s.toRaw, s.toLen = to, rsa, n
 	return nil
 }
 
