@@ -80,6 +80,25 @@ type Server struct {
 	Timezone string `yaml:"timezone"`
 	// DrainTimeout bounds how long SIGTERM waits for live interactions.
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// CommitDelay is how long the store lets events that nobody waits on
+	// (the router's and the gateways' records of what happened) gather
+	// before one commit writes them all: fewer commits, each with its two
+	// fsyncs, for an event becoming durable up to this much later. Unset:
+	// the store's default (storage.DefaultEmitLinger, 20ms); 0s commits at
+	// once; at most 1s.
+	CommitDelay *time.Duration `yaml:"commit_delay"`
+}
+
+// EmitLinger is server.commit_delay as the store's EmitLinger option
+// takes it: 0 (the store's default) when unset, negative (none) for 0s.
+func (s Server) EmitLinger() time.Duration {
+	switch {
+	case s.CommitDelay == nil:
+		return 0
+	case *s.CommitDelay == 0:
+		return -1
+	}
+	return *s.CommitDelay
 }
 
 // Auth configures API access.

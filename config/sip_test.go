@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/taxline/taxline/config"
 )
@@ -37,6 +38,34 @@ func TestSIPKeys(t *testing.T) {
 		var ce *config.Error
 		if !errors.As(err, &ce) || !strings.Contains(ce.Problems[0].Msg, tc.want) {
 			t.Errorf("%q: err %v, want a problem with %s", tc.yaml, err, tc.want)
+		}
+	}
+}
+
+// TestCommitDelay: server.commit_delay maps onto the store's linger (unset
+// = the store's default, 0s = none) and refuses values outside 0s–1s.
+func TestCommitDelay(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		want time.Duration
+	}{
+		{"server:\n  timezone: Asia/Shanghai\n", 0},
+		{"server:\n  commit_delay: 0s\n", -1},
+		{"server:\n  commit_delay: 50ms\n", 50 * time.Millisecond},
+	} {
+		c, err := config.Parse("f.yaml", []byte(tc.yaml))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.yaml, err)
+		}
+		if got := c.Server.EmitLinger(); got != tc.want {
+			t.Errorf("%q: EmitLinger %v, want %v", tc.yaml, got, tc.want)
+		}
+	}
+	for _, y := range []string{"server:\n  commit_delay: -1ms\n", "server:\n  commit_delay: 2s\n"} {
+		_, err := config.Parse("f.yaml", []byte(y))
+		var ce *config.Error
+		if !errors.As(err, &ce) || !strings.Contains(ce.Problems[0].Msg, "server.commit_delay") {
+			t.Errorf("%q: err %v, want a problem with server.commit_delay", y, err)
 		}
 	}
 }

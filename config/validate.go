@@ -62,6 +62,10 @@ func (c *Config) validate() []fieldProblem {
 		}
 	}
 
+	if d := c.Server.CommitDelay; d != nil && (*d < 0 || *d > time.Second) {
+		bad("server.commit_delay", "must be between 0s and 1s")
+	}
+
 	tokens := map[string]bool{}
 	for i, t := range c.Auth.Tokens {
 		p := fmt.Sprintf("auth.tokens[%d]", i)

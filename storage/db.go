@@ -59,14 +59,14 @@ type Options struct {
 	Now func() time.Time
 	// EmitLinger is how long the writer lets emitted events gather before
 	// a commit when nobody waits on them (Append and Sync never linger).
-	// Each commit costs two fsyncs, so at 200 calls/s a few milliseconds
-	// turn hundreds of commits a second into tens. Default 5ms; negative
-	// turns it off.
+	// Each commit costs two fsyncs and rewrites every page it touches, so
+	// at 200 calls/s a few milliseconds turn hundreds of commits a second
+	// into tens. Default DefaultEmitLinger; negative turns it off.
 	EmitLinger time.Duration
 }
 
 // DefaultEmitLinger is Options.EmitLinger's default.
-const DefaultEmitLinger = 5 * time.Millisecond
+const DefaultEmitLinger = 20 * time.Millisecond
 
 // DB is the store. Its methods are safe for concurrent use.
 type DB struct {

@@ -12,11 +12,11 @@ import (
 // BenchmarkEmitPaced emits events at a steady 2,000/s (200 calls/s at
 // about ten events a call), as the router does under load, and reports
 // how many commits (each two fsyncs) the writer made per event, with the
-// emit linger off and at its default.
+// emit linger off, at 5ms and at its default.
 //
 //	go test -run '^$' -bench EmitPaced -benchtime 2000x ./storage/
 func BenchmarkEmitPaced(b *testing.B) {
-	for _, linger := range []time.Duration{-1, DefaultEmitLinger} {
+	for _, linger := range []time.Duration{-1, 5 * time.Millisecond, DefaultEmitLinger} {
 		b.Run(fmt.Sprintf("linger=%v", max(linger, 0)), func(b *testing.B) {
 			db, err := Open(b.TempDir(), Options{EmitLinger: linger})
 			if err != nil {

@@ -69,7 +69,7 @@ func runServer(cfg *config.Config, path string, o overrides, log *slog.Logger) e
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 
-	db, err := storage.Open(cfg.Server.Data, storage.Options{Logger: log})
+	db, err := storage.Open(cfg.Server.Data, storage.Options{Logger: log, EmitLinger: cfg.Server.EmitLinger()})
 	if err != nil {
 		return err
 	}

@@ -60,7 +60,7 @@ func run(cfgPath, cpuProfile string, log *slog.Logger) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	db, err := storage.Open(cfg.Server.Data, storage.Options{Logger: log})
+	db, err := storage.Open(cfg.Server.Data, storage.Options{Logger: log, EmitLinger: cfg.Server.EmitLinger()})
 	if err != nil {
 		return err
 	}
