@@ -388,16 +388,21 @@ func (c *call) describe(leg *media.Leg, codecs []media.Codec, dir media.Directio
 // a single-shot play reports its end through playDone.
 func (c *call) playPrompts(loop bool, names ...string) {
 	c.stopPlay()
-	pcm := c.set.prompts.join(names...)
+	clips := c.set.prompts.clips(names...)
 	c.playGen++
 	gen := c.playGen
 	ctx, cancel := context.WithCancel(c.ctx)
 	p := &player{cancel: cancel, done: make(chan struct{})}
 	c.play = p
 	leg, src, pacer := c.callerLeg, c.src, &c.g.pacer
+	law := leg.Codec().Law // a codec change mid-prompt makes the leg encode
 	go func() {
 		defer close(p.done)
-		err := pacer.Play(ctx, pcm, loop, func(f []int16) error { return leg.Write(src.Frame(f)) })
+		err := pacer.Play(ctx, clips, law, loop, func(pcm []int16, payload []byte) error {
+			f := src.Frame(pcm)
+			f.Law, f.Payload = law, payload
+			return leg.Write(f)
+		})
 		if err == nil && !loop {
 			select {
 			case c.playDone <- gen:

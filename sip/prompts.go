@@ -35,8 +35,9 @@ const (
 	maxSpokenNumber  = 20
 )
 
-// prompts holds each prompt as 8 kHz mono 16-bit samples.
-type prompts map[string][]int16
+// prompts holds each prompt as a clip: 8 kHz mono samples, encoded in
+// both laws once at load.
+type prompts map[string]*media.Clip
 
 // loadPrompts reads the built-in prompts, then the admin's replacements
 // (paths relative to the config file's directory).
@@ -54,7 +55,7 @@ func loadPrompts(cfg *config.Config, log *slog.Logger) (prompts, error) {
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		p[strings.TrimSuffix(path.Base(name), ".wav")] = pcm
+		p[strings.TrimSuffix(path.Base(name), ".wav")] = media.NewClip(pcm)
 		return nil
 	})
 	if err != nil {
@@ -75,7 +76,7 @@ func loadPrompts(cfg *config.Config, log *slog.Logger) (prompts, error) {
 		if _, ok := p[name]; !ok {
 			log.Warn("sip: config names a prompt the gateway does not use", "prompt", name)
 		}
-		p[name] = pcm
+		p[name] = media.NewClip(pcm)
 	}
 	return p, nil
 }
@@ -91,11 +92,14 @@ func decodePrompt(b []byte) ([]int16, error) {
 	return info.Samples, nil
 }
 
-// join concatenates prompts; unknown names are skipped.
-func (p prompts) join(names ...string) []int16 {
-	var out []int16
+// clips lists the named prompts in order, to be played without a gap;
+// unknown names are skipped.
+func (p prompts) clips(names ...string) []*media.Clip {
+	out := make([]*media.Clip, 0, len(names))
 	for _, n := range names {
-		out = append(out, p[n]...)
+		if c, ok := p[n]; ok {
+			out = append(out, c)
+		}
 	}
 	return out
 }

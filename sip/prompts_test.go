@@ -37,7 +37,7 @@ func TestBuiltinPrompts(t *testing.T) {
 		names = append(names, number(i))
 	}
 	for _, n := range names {
-		d := time.Duration(len(p[n])) * time.Second / 8000
+		d := time.Duration(p[n].Len()) * time.Second / 8000
 		if d < 200*time.Millisecond || d > 30*time.Second {
 			t.Errorf("prompt %q is %v long", n, d)
 		}
@@ -53,14 +53,14 @@ func TestBuiltinPromptsShort(t *testing.T) {
 		t.Fatal(err)
 	}
 	total := 0
-	for _, pcm := range p {
-		total += 2 * len(pcm)
+	for _, c := range p {
+		total += 2 * c.Len()
 	}
 	for name, limit := range map[string]time.Duration{
 		promptWelcome: 4 * time.Second, promptAfterHours: 11 * time.Second, promptSurvey: 10 * time.Second,
 		promptTransfer: 6 * time.Second, promptClosing: 2500 * time.Millisecond, promptQueued: 2500 * time.Millisecond,
 	} {
-		if d := time.Duration(len(p[name])) * time.Second / 8000; d > limit {
+		if d := time.Duration(p[name].Len()) * time.Second / 8000; d > limit {
 			t.Errorf("prompt %q is %v long, want at most %v", name, d, limit)
 		}
 	}

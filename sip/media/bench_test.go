@@ -59,3 +59,34 @@ func BenchmarkDecodeEncode(b *testing.B) {
 		out = ULaw.Encode(out[:0], pcm)
 	}
 }
+
+// BenchmarkPromptFrame is one 20 ms frame of a looped prompt made ready
+// for a PCMA leg: taken from a clip encoded once ("clip"), against
+// encoding the frame's samples for every frame of every call ("encode",
+// what the leg does with no payload).
+func BenchmarkPromptFrame(b *testing.B) {
+	pcm := make([]int16, 8000)
+	for i := range pcm {
+		pcm[i] = int16(i * 31)
+	}
+	clips := []*Clip{NewClip(pcm)}
+	var out []byte
+	for _, tc := range []struct {
+		name string
+		law  Law
+	}{{"clip", ALaw}, {"encode", LawUnknown}} {
+		b.Run(tc.name, func(b *testing.B) {
+			pb := newPlayback(clips, tc.law, true, func(f []int16, payload []byte) error {
+				if payload == nil {
+					out = ALaw.Encode(out[:0], f)
+				}
+				return nil
+			})
+			for b.Loop() {
+				if _, err := pb.next(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1,10 +1,12 @@
 package media
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -77,8 +79,15 @@ func testRelayContinuity(t *testing.T, batch time.Duration) {
 	ctx, cancel := context.WithCancel(context.Background())
 	src := NewSource()
 	tone := make([]int16, 160*5)
+	for i := range tone {
+		tone[i] = int16(i * 37)
+	}
 	var pacer Pacer
-	if err := pacer.Play(ctx, tone, false, func(f []int16) error { return b.Write(src.Frame(f)) }); err != nil {
+	if err := pacer.Play(ctx, []*Clip{NewClip(tone)}, ULaw, false, func(pcm []int16, payload []byte) error {
+		f := src.Frame(pcm)
+		f.Law, f.Payload = ULaw, payload
+		return b.Write(f)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	cancel()
@@ -100,7 +109,7 @@ func testRelayContinuity(t *testing.T, batch time.Duration) {
 			t.Fatalf("after %d packets: %v", len(got), err)
 		}
 		var p rtp.Packet
-		if err := p.Unmarshal(buf[:n]); err != nil {
+		if err := p.Unmarshal(bytes.Clone(buf[:n])); err != nil { // the payload aliases the buffer
 			t.Fatal(err)
 		}
 		got = append(got, p)
@@ -115,6 +124,9 @@ func testRelayContinuity(t *testing.T, batch time.Duration) {
 	}
 	if !got[5].Marker {
 		t.Error("no marker bit at the source switch")
+	}
+	if want := ULaw.Encode(nil, tone); !bytes.Equal(slices.Concat(got[0].Payload, got[1].Payload, got[2].Payload, got[3].Payload, got[4].Payload), want) {
+		t.Error("the prompt's frames are not its samples in µ-law")
 	}
 	// Symmetric RTP: A now sends to where the caller sent from.
 	if err := a.Write(NewSource().Frame(make([]int16, 160))); err != nil {

@@ -19,28 +19,57 @@ type Pacer struct {
 	stop  chan struct{} // closed to end the running clock; nil when none runs
 }
 
-type playback struct {
-	pcm   []int16
-	pos   int
-	loop  bool
-	frame []int16
-	write func([]int16) error
-	done  chan error // receives once: nil at the end, or write's error
+// Clip is audio ready to play: 8 kHz 16-bit mono samples with their
+// A-law and µ-law encodings, made once when the clip is made rather than
+// for every frame of every call that plays it.
+type Clip struct {
+	pcm []int16
+	enc [3][]byte // by Law: ALaw, ULaw
 }
 
-// Play sends pcm (8 kHz 16-bit mono) in 20 ms frames to write, one frame
-// per tick of the pacer's clock, the last padded with silence. With loop it
-// repeats until ctx ends; otherwise it returns nil after the last frame.
-// write runs on the pacer's goroutine and must not block; it is never
+// NewClip makes a clip of pcm, which it keeps (the caller must not change
+// it afterwards).
+func NewClip(pcm []int16) *Clip {
+	c := &Clip{pcm: pcm}
+	for _, l := range []Law{ALaw, ULaw} {
+		c.enc[l] = l.Encode(make([]byte, 0, len(pcm)), pcm)
+	}
+	return c
+}
+
+// Len is the clip's length in samples.
+func (c *Clip) Len() int { return len(c.pcm) }
+
+type playback struct {
+	clips   []*Clip
+	law     Law
+	ci, pos int // the clip and sample that play next
+	loop    bool
+	pcm     []int16
+	payload []byte
+	write   func(pcm []int16, payload []byte) error
+	done    chan error // receives once: nil at the end, or write's error
+}
+
+// Play sends clips, one after another with no gap, in 20 ms frames to
+// write, one frame per tick of the pacer's clock, the last padded with
+// silence. write gets each frame's samples and their encoding in law (nil
+// for LawUnknown: the writer encodes). With loop it repeats until ctx
+// ends; otherwise it returns nil after the last frame. write runs on the
+// pacer's goroutine and must not block or keep its arguments; it is never
 // called once Play has returned.
-func (p *Pacer) Play(ctx context.Context, pcm []int16, loop bool, write func(frame []int16) error) error {
-	if len(pcm) == 0 {
+func (p *Pacer) Play(ctx context.Context, clips []*Clip, law Law, loop bool, write func(pcm []int16, payload []byte) error) error {
+	total := 0
+	for _, c := range clips {
+		total += c.Len()
+	}
+	if total == 0 {
 		if !loop {
 			return nil
 		}
-		pcm = make([]int16, frameSamples)
+		clips = []*Clip{silence}
 	}
-	b := &playback{pcm: pcm, loop: loop, frame: make([]int16, frameSamples), write: write, done: make(chan error, 1)}
+	b := newPlayback(clips, law, loop, write)
 	p.mu.Lock()
 	if p.plays == nil {
 		p.plays = map[*playback]struct{}{}
@@ -62,6 +91,17 @@ func (p *Pacer) Play(ctx context.Context, pcm []int16, loop bool, write func(fra
 		return context.Cause(ctx)
 	}
 }
+
+func newPlayback(clips []*Clip, law Law, loop bool, write func(pcm []int16, payload []byte) error) *playback {
+	b := &playback{clips: clips, law: law, loop: loop, pcm: make([]int16, frameSamples), write: write, done: make(chan error, 1)}
+	if law == ALaw || law == ULaw {
+		b.payload = make([]byte, frameSamples)
+	}
+	return b
+}
+
+// silence is what an empty looped play sends.
+var silence = NewClip(make([]int16, frameSamples))
 
 // idle stops the clock when nothing plays; p.mu is held.
 func (p *Pacer) idle() {
@@ -109,17 +149,31 @@ func (p *Pacer) run(stop chan struct{}) {
 // last.
 func (b *playback) next() (bool, error) {
 	k := 0
-	for k < frameSamples && b.pos < len(b.pcm) {
-		c := copy(b.frame[k:], b.pcm[b.pos:])
-		k += c
-		b.pos += c
-		if b.pos == len(b.pcm) && b.loop {
-			b.pos = 0
+	for k < frameSamples && b.ci < len(b.clips) {
+		c := b.clips[b.ci]
+		n := copy(b.pcm[k:], c.pcm[b.pos:])
+		if b.payload != nil {
+			copy(b.payload[k:], c.enc[b.law][b.pos:b.pos+n])
+		}
+		k += n
+		b.pos += n
+		if b.pos == c.Len() {
+			b.ci, b.pos = b.ci+1, 0
+			if b.ci == len(b.clips) && b.loop {
+				b.ci = 0
+			}
 		}
 	}
-	clear(b.frame[k:])
-	if err := b.write(b.frame); err != nil {
+	clear(b.pcm[k:])
+	var payload []byte
+	if b.payload != nil {
+		for i := k; i < frameSamples; i++ {
+			b.payload[i] = b.law.Silence()
+		}
+		payload = b.payload
+	}
+	if err := b.write(b.pcm, payload); err != nil {
 		return true, err
 	}
-	return b.pos >= len(b.pcm) && !b.loop, nil
+	return b.ci == len(b.clips), nil
 }

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"bytes"
 	"context"
 	"sync/atomic"
 	"testing"
@@ -18,13 +19,15 @@ func TestPlayPacing(t *testing.T) {
 		start := time.Now()
 		var at []time.Duration
 		var last []int16
-		err := p.Play(context.Background(), pcm, false, func(f []int16) error {
+		var lastPayload []byte
+		err := p.Play(context.Background(), []*Clip{NewClip(pcm)}, ALaw, false, func(f []int16, payload []byte) error {
 			at = append(at, time.Since(start))
 			// The writer is slow sometimes; the schedule must not slip.
 			if len(at)%7 == 0 {
 				time.Sleep(13 * time.Millisecond)
 			}
 			last = append(last[:0], f...)
+			lastPayload = append(lastPayload[:0], payload...)
 			return nil
 		})
 		if err != nil {
@@ -41,6 +44,9 @@ func TestPlayPacing(t *testing.T) {
 		if last[79] != 1 || last[80] != 0 {
 			t.Fatal("last frame not padded with silence")
 		}
+		if want := ALaw.Encode(nil, last); !bytes.Equal(lastPayload, want) {
+			t.Fatalf("last frame's A-law payload %x, want %x", lastPayload, want)
+		}
 	})
 }
 
@@ -49,16 +55,26 @@ func TestPlayLoopUntilCancel(t *testing.T) {
 		var p Pacer
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		pcm := make([]int16, 100) // shorter than a frame: loops inside frames
-		for i := range pcm {
-			pcm[i] = int16(i + 1)
+		// Two clips shorter than a frame: they join and loop inside frames.
+		one, two := make([]int16, 100), make([]int16, 30)
+		for i := range one {
+			one[i] = int16(i + 1)
+		}
+		for i := range two {
+			two[i] = int16(-i - 1)
 		}
 		frames := 0
-		err := p.Play(ctx, pcm, true, func(f []int16) error {
+		err := p.Play(ctx, []*Clip{NewClip(one), NewClip(two)}, ULaw, true, func(f []int16, payload []byte) error {
 			for _, s := range f {
 				if s == 0 {
 					t.Fatal("gap in looped audio")
 				}
+			}
+			if frames == 0 && (f[99] != 100 || f[100] != -1 || f[129] != -30 || f[130] != 1) {
+				t.Fatalf("first frame %v: clips not joined in order", f)
+			}
+			if want := ULaw.Encode(nil, f); !bytes.Equal(payload, want) {
+				t.Fatalf("frame %d: µ-law payload %x, want %x", frames, payload, want)
 			}
 			frames++
 			return nil
@@ -84,7 +100,10 @@ func TestPacerShared(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		doneA := make(chan error)
 		go func() {
-			doneA <- p.Play(ctx, nil, true, func([]int16) error {
+			doneA <- p.Play(ctx, nil, LawUnknown, true, func(_ []int16, payload []byte) error {
+				if payload != nil {
+					t.Error("a payload for LawUnknown")
+				}
 				if afterCancel.Load() {
 					t.Error("write after Play returned")
 				}
@@ -93,7 +112,7 @@ func TestPacerShared(t *testing.T) {
 			})
 		}()
 		time.Sleep(50 * time.Millisecond)
-		if err := p.Play(context.Background(), make([]int16, 160*3), false, func([]int16) error {
+		if err := p.Play(context.Background(), []*Clip{NewClip(make([]int16, 160*3))}, ALaw, false, func([]int16, []byte) error {
 			ticksB = append(ticksB, time.Since(start))
 			return nil
 		}); err != nil {
