@@ -86,7 +86,7 @@ type Registrar struct {
 	tick              time.Duration
 	// probeRounds counts finished keep-alive rounds, for tests.
 	probeRounds atomic.Int64
-	// udpLocal is the UDP listener REGISTERs are answered on (UDPFilter):
+	// udpLocal is the UDP listener REGISTERs are answered on (UDPListener):
 	// keep-alives to phones registered over UDP leave from it, where their
 	// NAT expects the registrar.
 	udpLocal atomic.Pointer[net.UDPAddr]
