@@ -3,6 +3,7 @@ package sip_test
 import (
 	"context"
 	"net"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -31,23 +32,11 @@ func callIn(t *testing.T, d *desk) *rtpCaller {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("trunk"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cli, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dua := &sipgo.DialogUA{Client: cli, ContactHDR: gosip.ContactHeader{Address: gosip.Uri{Scheme: "sip", User: "13800138000", Host: "127.0.0.1"}}}
-	body, err := media.Description{Addr: conn.LocalAddr().(*net.UDPAddr).AddrPort(), Codecs: media.OfferCodecs([]string{"PCMA"}), SessionID: 1, Version: 1}.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
+	dua := trunkUAC(t)
+	body := pcmaOffer(t, conn.LocalAddr().(*net.UDPAddr).AddrPort())
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	uri := gosip.Uri{Scheme: "sip", User: "12366", Host: d.gw.Addr().Addr().String(), Port: int(d.gw.Addr().Port())}
-	dlg, err := dua.Invite(ctx, uri, body, gosip.NewHeader("Content-Type", "application/sdp"))
+	dlg, err := dua.Invite(ctx, d.trunkURI(), body, gosip.NewHeader("Content-Type", "application/sdp"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,9 +56,41 @@ func callIn(t *testing.T, d *desk) *rtpCaller {
 		_ = conn.Close()
 		<-c.done
 		dlg.Close()
-		ua.Close()
 	})
 	return c
+}
+
+// trunkUAC is a sipgo UAC playing the trunk, calling from 13800138000; its
+// UA closes when the test ends.
+func trunkUAC(t *testing.T) *sipgo.DialogUA {
+	t.Helper()
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("trunk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ua.Close() })
+	cli, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &sipgo.DialogUA{Client: cli, ContactHDR: gosip.ContactHeader{Address: gosip.Uri{Scheme: "sip", User: "13800138000", Host: "127.0.0.1"}}}
+}
+
+// pcmaOffer is an SDP offer of PCMA and telephone-event with its media at
+// addr.
+func pcmaOffer(t *testing.T, addr netip.AddrPort) []byte {
+	t.Helper()
+	body, err := media.Description{Addr: addr, Codecs: media.OfferCodecs([]string{"PCMA"}), SessionID: 1, Version: 1}.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+// trunkURI is the request URI of a trunk call to 12366 at the desk's
+// gateway.
+func (d *desk) trunkURI() gosip.Uri {
+	return gosip.Uri{Scheme: "sip", User: "12366", Host: d.gw.Addr().Addr().String(), Port: int(d.gw.Addr().Port())}
 }
 
 func (c *rtpCaller) read() {

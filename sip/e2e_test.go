@@ -625,24 +625,11 @@ func TestE2ERTPContinuity(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rtpConn.Close()
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("trunk"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ua.Close()
-	cli, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dua := &sipgo.DialogUA{Client: cli, ContactHDR: gosip.ContactHeader{Address: gosip.Uri{Scheme: "sip", User: "13800138000", Host: "127.0.0.1"}}}
-	body, err := media.Description{Addr: rtpConn.LocalAddr().(*net.UDPAddr).AddrPort(), Codecs: media.OfferCodecs([]string{"PCMA"}), SessionID: 1, Version: 1}.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
+	dua := trunkUAC(t)
+	body := pcmaOffer(t, rtpConn.LocalAddr().(*net.UDPAddr).AddrPort())
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	uri := gosip.Uri{Scheme: "sip", User: "12366", Host: d.gw.Addr().Addr().String(), Port: int(d.gw.Addr().Port())}
-	dlg, err := dua.Invite(ctx, uri, body, gosip.NewHeader("Content-Type", "application/sdp"))
+	dlg, err := dua.Invite(ctx, d.trunkURI(), body, gosip.NewHeader("Content-Type", "application/sdp"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -882,25 +869,12 @@ func TestE2ETrunkDigestSIPp(t *testing.T) {
 // which answers the SHA-256 challenge (RFC 8760) that most peers get.
 func TestE2ETrunkDigest(t *testing.T) {
 	d := startDeskEdit(t, "open", trunkWithDigest)
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("trunk"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ua.Close()
-	cli, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dua := &sipgo.DialogUA{Client: cli, ContactHDR: gosip.ContactHeader{Address: gosip.Uri{Scheme: "sip", User: "13800138000", Host: "127.0.0.1"}}}
-	body, err := media.Description{Addr: netip.MustParseAddrPort("127.0.0.1:9"), Codecs: media.OfferCodecs([]string{"PCMA"}), SessionID: 1, Version: 1}.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
+	dua := trunkUAC(t)
+	body := pcmaOffer(t, netip.MustParseAddrPort("127.0.0.1:9"))
 	call := func(pass string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		uri := gosip.Uri{Scheme: "sip", User: "12366", Host: d.gw.Addr().Addr().String(), Port: int(d.gw.Addr().Port())}
-		dlg, err := dua.Invite(ctx, uri, body, gosip.NewHeader("Content-Type", "application/sdp"))
+		dlg, err := dua.Invite(ctx, d.trunkURI(), body, gosip.NewHeader("Content-Type", "application/sdp"))
 		if err != nil {
 			return err
 		}
