@@ -39,7 +39,11 @@
 # every call plus WAIT_AFTER s (Kamailio's tm frees transactions on a 5 s
 # timer), less the server's idle CPU over the same wall time (measured for
 # IDLE s after the agents registered: timers, OPTIONS keep-alives), divided
-# by SIPp's successful calls or by relayed packets.
+# by SIPp's successful calls or by relayed packets. Phase 1 also counts the
+# servers' context switches per call (every thread's voluntary and
+# involuntary switches from /proc/PID/task/*/status, idle not subtracted):
+# on these virtual machines a thread going to sleep and waking costs far
+# more than the work it wakes for.
 #
 # Knobs (environment): CALLS (2000) RATE (200) HOLD (1000) MEDIA_CALLS (300)
 # MEDIA_RATE (30) CONC (500) CONC_RATE (50) SETTLE (2000) AGENTS (650)
@@ -381,19 +385,21 @@ if has_phase calls && [ "$CALLS" -gt 0 ]; then
 		sleep "$WAIT_AFTER"
 	fi
 	off=$(log_size)
-	a=$(mark "$tpid")
+	a=$(mark "$tpid") csa=$(ctx_switches "$tpid")
 	read -r t1ok t1fail < <(run_caller calls-taxline "127.0.0.1:$tport" load_caller.xml "$CALLS" "$RATE" "$HOLD" 2000)
 	wait_ended "$off" "$CALLS"
 	sleep "$WAIT_AFTER"
-	b=$(mark "$tpid")
+	b=$(mark "$tpid") csb=$(ctx_switches "$tpid")
 	call_us=$(us "$a" "$b" "$t1ok" "$idle_t")
 	call_raw=$(us "$a" "$b" "$t1ok" 0)
-	a=$(mark "$kpid")
+	call_cs=$(awk -v d=$((csb - csa)) -v n="$t1ok" 'BEGIN { if (n > 0) printf "%.1f", d / n; else print "n/a" }')
+	a=$(mark "$kpid") csa=$(ctx_switches "$kpid")
 	read -r k1ok k1fail < <(run_caller calls-kamailio "127.0.0.1:$kport" load_caller.xml "$CALLS" "$RATE" "$HOLD" 2000)
 	sleep "$WAIT_AFTER"
-	b=$(mark "$kpid")
+	b=$(mark "$kpid") csb=$(ctx_switches "$kpid")
 	kcall_us=$(us "$a" "$b" "$k1ok" "$idle_k")
 	kcall_raw=$(us "$a" "$b" "$k1ok" 0)
+	kcall_cs=$(awk -v d=$((csb - csa)) -v n="$k1ok" 'BEGIN { if (n > 0) printf "%.1f", d / n; else print "n/a" }')
 fi
 
 # ---- phase 2: CPU per relayed packet ----
@@ -462,8 +468,8 @@ fi
 echo
 echo "phase        server      calls ok  failed   CPU-µs"
 [ "$CALLS" -gt 0 ] && has_phase calls && {
-	printf '%-12s %-10s %9d %7d %8s /call (%s before idle; signalling, answered, recorded)\n' calls taxline "$t1ok" "$t1fail" "$call_us" "$call_raw"
-	printf '%-12s %-10s %9d %7d %8s /call (%s before idle; stateful proxy, record-routed)\n' calls kamailio "$k1ok" "$k1fail" "$kcall_us" "$kcall_raw"
+	printf '%-12s %-10s %9d %7d %8s /call (%s before idle; %s context switches/call; signalling, answered, recorded)\n' calls taxline "$t1ok" "$t1fail" "$call_us" "$call_raw" "$call_cs"
+	printf '%-12s %-10s %9d %7d %8s /call (%s before idle; %s context switches/call; stateful proxy, record-routed)\n' calls kamailio "$k1ok" "$k1fail" "$kcall_us" "$kcall_raw" "$kcall_cs"
 }
 has_phase media && {
 	printf '%-12s %-10s %9d %7d %8s /packet gross, %s net of per-call (%d packets relayed, recorded)\n' media taxline "$t2ok" "$t2fail" "$tpkt_gross" "$tpkt_net" "$trelayed"

@@ -19,6 +19,14 @@ tree_pids() {
 	for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do tree_pids "$c"; done
 }
 
+# ctx_switches PID prints the context switches (voluntary and not) of
+# every thread in PID's tree so far; threads that ended are not counted.
+ctx_switches() {
+	local p
+	for p in $(tree_pids "$1"); do cat /proc/"$p"/task/*/status 2>/dev/null; done |
+		awk '/^(non)?voluntary_ctxt_switches:/ { n += $2 } END { print n + 0 }'
+}
+
 # cpu_ticks PID prints utime+stime (clock ticks) summed over PID's tree.
 cpu_ticks() {
 	local sum=0 p f
