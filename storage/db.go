@@ -93,8 +93,9 @@ type DB struct {
 	// commitStart is the wall-clock Unix nanoseconds at which the running
 	// commit began, 0 when the writer is idle; Healthy reports a stall.
 	commitStart atomic.Int64
-	// lost counts emitted events whose commit failed, so Sync can say so.
-	lost atomic.Uint64
+	// lost counts emitted events whose commit failed, so Sync can say so;
+	// lostReported is how many of them a Sync has reported.
+	lost, lostReported atomic.Uint64
 	// commits counts write transactions, for benchmarks.
 	commits atomic.Uint64
 }
@@ -308,17 +309,23 @@ func (db *DB) appendSeq(ctx context.Context, evs ...interaction.Event) ([]uint64
 }
 
 // Sync returns once every event emitted or appended before the call is
-// durable. If an emitted event could not be written meanwhile (the commit
-// failed; the error is logged), Sync returns an error.
+// durable. If emitted events could not be written since the last Sync
+// (their commit failed; the error is logged), Sync returns an error; the
+// next one does not report them again.
 func (db *DB) Sync(ctx context.Context) error {
-	before := db.lost.Load()
 	if _, err := db.wait(ctx, &request{done: make(chan result, 1)}); err != nil {
 		return err
 	}
-	if n := db.lost.Load() - before; n > 0 {
-		return fmt.Errorf("storage: %d emitted events could not be written: %w", n, db.Healthy())
+	lost := db.lost.Load()
+	for {
+		seen := db.lostReported.Load()
+		if lost <= seen {
+			return nil
+		}
+		if db.lostReported.CompareAndSwap(seen, lost) {
+			return fmt.Errorf("storage: %d emitted events could not be written: %w", lost-seen, db.Healthy())
+		}
 	}
-	return nil
 }
 
 func (db *DB) wait(ctx context.Context, r *request) ([]uint64, error) {
