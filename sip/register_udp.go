@@ -102,7 +102,7 @@ func (u *udpRegister) serve(src netip.AddrPort, data []byte) (handled bool) {
 	if !bytes.HasPrefix(data, []byte("REGISTER ")) {
 		return false
 	}
-	if u.reg.guard.banned(src.Addr().Unmap(), "", u.reg.now()) {
+	if u.reg.ipBanned(src.Addr()) {
 		return true
 	}
 	msg, err := u.parser.ParseSIP(data)

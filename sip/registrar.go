@@ -244,7 +244,13 @@ func (r *Registrar) Banned(src string) bool {
 		}
 		ip = a.Unmap()
 	}
-	return r.guard.banned(ip, "", r.now())
+	return r.ipBanned(ip)
+}
+
+// ipBanned reports whether everything from ip is dropped unread (a ban on
+// the source, not on one user at it).
+func (r *Registrar) ipBanned(ip netip.Addr) bool {
+	return r.guard.banned(ip.Unmap(), "", r.now())
 }
 
 // ReadFilter is a sipgo transport read filter (sip.WithTransportLayerReadFilter)
@@ -267,7 +273,7 @@ func (r *Registrar) ReadFilter(info gosip.TransportReadProps, data []byte) ([]by
 		}
 		ip = ap.Addr().Unmap()
 	}
-	if r.guard.banned(ip, "", r.now()) {
+	if r.ipBanned(ip) {
 		return nil, nil
 	}
 	return data, nil
